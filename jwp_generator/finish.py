@@ -1,0 +1,120 @@
+"""Post-generation steps: per-method protos, protoc, the smoke test, and what to do next.
+
+A missing tool (grpcio-tools or protobuf in the Python that runs cookiecutter) is not a failure:
+the project is complete without compiled protos, because its build compiles them. The hook says
+what is missing and how to finish by hand. A check that fails is a failure: the hook exits
+non-zero and cookiecutter removes the half-made project.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from types import ModuleType
+
+from jwp_generator.naming import split_methods
+from jwp_generator.rendering import write_method_files
+
+SKIP_VARIABLE = "JWP_TEMPLATE_SKIP_CHECKS"
+
+
+class FinishError(Exception):
+    """A check of the new project failed."""
+
+
+def load_protoc_module(project: Path, package: str) -> ModuleType:
+    """The project's own ``framework/protoc.py``, loaded by path (the package is not installed)."""
+    path = project / "src" / package / "framework" / "protoc.py"
+    spec = importlib.util.spec_from_file_location(f"_{package}_protoc", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def missing_tools() -> list[str]:
+    """Distributions the checks need that this Python lacks."""
+    needed = {"grpcio-tools": "grpc_tools", "protobuf": "google.protobuf"}
+    missing = []
+    for distribution, module in needed.items():
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            missing.append(distribution)
+    return missing
+
+
+def compile_protos(project: Path, package: str) -> None:
+    protoc = load_protoc_module(project, package)
+    try:
+        protoc.compile_package(project / "src", package)
+    except protoc.ProtocError as error:
+        raise FinishError(str(error)) from None
+
+
+def smoke_test(project: Path, package: str) -> str:
+    environment = dict(os.environ, PYTHONPATH=str(project / "src"), PYTHONDONTWRITEBYTECODE="1")
+    child = subprocess.run(
+        [sys.executable, "-m", f"{package}.framework.smoke"],
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise FinishError(f"the smoke test failed:\n{child.stderr.strip() or child.stdout.strip()}")
+    return child.stdout.strip()
+
+
+def next_steps(answers: Mapping[str, str]) -> str:
+    slug = answers["plugin_slug"]
+    return (
+        "Next steps:\n"
+        f"  cd {slug}\n"
+        "  python -m venv .venv && . .venv/bin/activate\n"
+        '  python -m pip install -e ".[dev]"\n'
+        "  python -m pytest\n"
+        f"Edit src/{answers['package_name']}/runner.py and the files in "
+        f"src/{answers['package_name']}/protos/."
+    )
+
+
+def run_checks(project: Path, answers: Mapping[str, str]) -> str:
+    """Compile and smoke-test; returns what to report. Raises ``FinishError`` on a failed check."""
+    if os.environ.get(SKIP_VARIABLE):
+        return f"Checks skipped ({SKIP_VARIABLE} is set): protos not compiled, smoke test not run."
+    missing = missing_tools()
+    if missing:
+        return (
+            f"Checks skipped: {' and '.join(missing)} not installed in {sys.executable}.\n"
+            "The project is complete; its build compiles the protos. To run the checks by hand:\n"
+            f"  python -m pip install {' '.join(missing)} && cd {answers['plugin_slug']} && "
+            f"PYTHONPATH=src python -m {answers['package_name']}.framework.smoke"
+        )
+    package = answers["package_name"]
+    compile_protos(project, package)
+    return "Protos compiled. " + smoke_test(project, package)
+
+
+def main(answers: Mapping[str, str], project: Path | None = None) -> int:
+    project = project or Path.cwd()
+    write_method_files(project, answers)
+    try:
+        report = run_checks(project, answers)
+    except FinishError as error:
+        print(f"error: {error}", file=sys.stderr)
+        print("The project was not kept.", file=sys.stderr)
+        return 1
+    methods = ", ".join(split_methods(answers["methods"]))
+    print(
+        f"Created {answers['plugin_slug']}/: runner {answers['runner_name']}, "
+        f"methods {methods} ({answers['streaming_mode']}).\n{report}\n{next_steps(answers)}"
+    )
+    return 0
