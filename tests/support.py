@@ -1,0 +1,93 @@
+"""Shared helpers of the template's tests: render, build, and run in fresh virtual environments.
+
+Everything here drives the real tools: cookiecutter's API or CLI, ``python -m build`` in an
+isolated environment, and ``uv`` for fresh virtual environments (uv only creates the
+environments and installs into them quickly; what runs inside is plain CPython).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+TEMPLATE = Path(__file__).resolve().parent.parent
+CHOICES: dict[str, list[str]] = {
+    key: value
+    for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8")).items()
+    if isinstance(value, list) and not key.startswith("_")
+}
+
+
+def render(output_dir: Path, **answers: str) -> Path:
+    """Render through cookiecutter's API, hooks included; returns the project folder."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+        )
+    )
+
+
+def render_cli(
+    output_dir: Path, answers: Mapping[str, str], env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Render through the ``cookiecutter`` command, as a user would; never raises."""
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir)]
+    command += [str(TEMPLATE), *(f"{key}={value}" for key, value in answers.items())]
+    return subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def uv() -> str:
+    """The uv binary (installed from PyPI with the test requirements)."""
+    found = shutil.which("uv", path=str(Path(sys.executable).parent)) or shutil.which("uv")
+    if not found:
+        raise RuntimeError("uv is missing: python -m pip install -r requirements/test.txt")
+    return found
+
+
+def run(command: Sequence[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """Run a command, raising with its output when it fails."""
+    result = subprocess.run(
+        [str(part) for part in command], capture_output=True, text=True, check=False, **kwargs
+    )  # type: ignore[call-overload]
+    if result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(map(str, command))} exited {result.returncode}\n"
+            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+        )
+    return result
+
+
+def build_wheel(project: Path, out_dir: Path) -> Path:
+    """``python -m build --wheel`` in an isolated environment; returns the wheel."""
+    run([sys.executable, "-m", "build", "--wheel", "--installer", "uv", "--outdir", out_dir, project])
+    (wheel,) = out_dir.glob("*.whl")
+    return wheel
+
+
+class Venv:
+    """A fresh virtual environment on the Python that runs the tests."""
+
+    def __init__(self, path: Path) -> None:
+        run([uv(), "venv", "--quiet", "--python", sys.executable, path])
+        self.path = path
+        self.python = path / ("Scripts" if os.name == "nt" else "bin") / "python"
+
+    def install(self, *requirements: str | Path) -> None:
+        run([uv(), "pip", "install", "--quiet", "--python", self.python, *requirements])
+
+    def run(self, *arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+        return run([self.python, *arguments], cwd=cwd)
