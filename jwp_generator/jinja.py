@@ -23,7 +23,11 @@ GENERATOR_ROOT = str(Path(__file__).resolve().parent.parent)
 
 def natural_key(name: str) -> list[tuple[int, int | str]]:
     """Sort key: digit runs compare as numbers, everything else as lowercase text."""
-    return [(0, int(part)) if part.isdigit() else (1, part.lower()) for part in re.split(r"(\d+)", name) if part]
+    return [
+        (0, int(part)) if part.isdigit() else (1, part.lower())
+        for part in re.split(r"(\d+)", name)
+        if part
+    ]
 
 
 def natural_sort(names: Iterable[str]) -> list[str]:

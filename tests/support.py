@@ -73,7 +73,19 @@ def run(command: Sequence[str | Path], **kwargs: object) -> subprocess.Completed
 
 def build_wheel(project: Path, out_dir: Path) -> Path:
     """``python -m build --wheel`` in an isolated environment; returns the wheel."""
-    run([sys.executable, "-m", "build", "--wheel", "--installer", "uv", "--outdir", out_dir, project])
+    run(
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--wheel",
+            "--installer",
+            "uv",
+            "--outdir",
+            out_dir,
+            project,
+        ]
+    )
     (wheel,) = out_dir.glob("*.whl")
     return wheel
 
@@ -89,5 +101,7 @@ class Venv:
     def install(self, *requirements: str | Path) -> None:
         run([uv(), "pip", "install", "--quiet", "--python", self.python, *requirements])
 
-    def run(self, *arguments: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *arguments: str | Path, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return run([self.python, *arguments], cwd=cwd)

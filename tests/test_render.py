@@ -44,7 +44,7 @@ def all_combinations() -> list[dict[str, str]]:
     keys = sorted(CHOICES)
     combos = itertools.product(*(CHOICES[key] for key in keys))
     method_lists = itertools.cycle(METHOD_LISTS)
-    return [dict(zip(keys, values), methods=next(method_lists)) for values in combos]
+    return [dict(zip(keys, values, strict=True), methods=next(method_lists)) for values in combos]
 
 
 def wheel_names(wheel: Path) -> set[str]:
