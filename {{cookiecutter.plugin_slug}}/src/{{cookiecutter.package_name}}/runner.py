@@ -23,7 +23,6 @@ from __future__ import annotations
 {% if streams -%}
 import re
 {% endif -%}
-import threading
 from collections.abc import Iterable, Iterator
 
 from google.protobuf.message import Message
@@ -64,7 +63,9 @@ class {{ cookiecutter.runner_name }}Runner:
     def __init__(self) -> None:
         # Cheap and infallible: the host builds instances far more often than it runs jobs.
         self._settings = Settings()
-        self._canceled = threading.Event()
+        # A plain flag: cancel() may come from another thread, and setting or reading one
+        # attribute is atomic in Python, so no lock is needed on the per-job path.
+        self._canceled = False
         self._chunks: Iterator[bytes] | None = None
 
     # Identity and schemas: asked of fresh instances, before any load(). ---------------
@@ -107,7 +108,7 @@ class {{ cookiecutter.runner_name }}Runner:
 {%- endfor %}
         else:
             raise PluginError(f"no run() branch for method '{method}'")
-        return result.SerializeToString(), dict(metadata)
+        return result.SerializeToString(), metadata
 {%- else %}
         raise PluginError(f"method '{method}' only streams: send it a streaming request")
 {%- endif %}
@@ -131,7 +132,7 @@ class {{ cookiecutter.runner_name }}Runner:
 
     def receive_stream(self) -> bytes | None:
         """The next chunk, or ``None`` once the stream is over or the job was cancelled."""
-        if self._chunks is None or self._canceled.is_set():
+        if self._chunks is None or self._canceled:
             return None
         return next(self._chunks, None)
 
@@ -141,11 +142,11 @@ class {{ cookiecutter.runner_name }}Runner:
         JobWorkerP also calls this on an idle pooled instance before handing it the next job,
         which is why ``run()`` and ``begin_stream()`` clear the flag first.
         """
-        self._canceled.set()
+        self._canceled = True
         return True
 
     def is_canceled(self) -> bool:
-        return self._canceled.is_set()
+        return self._canceled
 
     def collect_stream(
         self, chunks: Iterable[bytes], using: str | None
@@ -178,7 +179,7 @@ class {{ cookiecutter.runner_name }}Runner:
 
     def _start_job(self) -> None:
         # Pooled instances are reused and cancel()ed between jobs: forget the last job first.
-        self._canceled.clear()
+        self._canceled = False
         self._chunks = None
 
 

@@ -37,14 +37,14 @@ def decode(message_type: type[M], data: bytes, what: str) -> M:
     settings from this plugin's own protos, so unknown fields mean the bytes were made for
     another message.
     """
-    message = message_type()
     try:
-        message.ParseFromString(data)
+        message = message_type.FromString(data)
     except DecodeError as error:
         raise PluginError(
             f"{what} are not a valid {message_type.DESCRIPTOR.name}: {error}"
         ) from None
-    if data and len(UnknownFieldSet(message)):
+    # An empty set is falsy; testing it directly spares a len() call on every job.
+    if data and UnknownFieldSet(message):
         raise PluginError(
             f"{what} are not a valid {message_type.DESCRIPTOR.name}: "
             "they carry fields it does not declare"
@@ -80,6 +80,11 @@ class MethodTable:
         self._package = package
         self._settings_type = settings_type
         self._methods: Mapping[str, Method] = {method.name: method for method in methods}
+        # resolve() runs on every job: answer it with one dict lookup, None included.
+        self._by_using: dict[str | None, Method] = {method.name: method for method in methods}
+        default = self._default()
+        if default is not None:
+            self._by_using[None] = default
 
     @property
     def settings_type(self) -> type[Message]:
@@ -89,21 +94,25 @@ class MethodTable:
     def names(self) -> list[str]:
         return list(self._methods)
 
+    def _default(self) -> Method | None:
+        if DEFAULT_METHOD_NAME in self._methods:
+            return self._methods[DEFAULT_METHOD_NAME]
+        if len(self._methods) == 1:
+            return next(iter(self._methods.values()))
+        return None
+
     def resolve(self, using: str | None) -> Method:
         """The method ``using`` names; ``None`` means ``run``, or the only method there is."""
+        try:
+            return self._by_using[using]
+        except KeyError:
+            pass
         if using is None:
-            if DEFAULT_METHOD_NAME in self._methods:
-                return self._methods[DEFAULT_METHOD_NAME]
-            if len(self._methods) == 1:
-                return next(iter(self._methods.values()))
             raise PluginError(
                 f"no method given and there is no '{DEFAULT_METHOD_NAME}' method; "
                 f"choose one of {', '.join(self._methods)} with 'using'"
             )
-        method = self._methods.get(using)
-        if method is None:
-            raise PluginError(f"Unknown method '{using}'; methods: {', '.join(self._methods)}")
-        return method
+        raise PluginError(f"Unknown method '{using}'; methods: {', '.join(self._methods)}")
 
     def _read(self, file_name: str) -> str:
         return (
