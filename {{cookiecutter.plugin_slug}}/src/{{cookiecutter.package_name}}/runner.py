@@ -56,6 +56,10 @@ METHODS = MethodTable(
     ],
 )
 
+# The args the conformance checks (tests/test_conformance.py) send each method, encoded; a
+# method not listed gets empty bytes. Add an entry when a method refuses empty args.
+SAMPLE_ARGS: dict[str, bytes] = {}
+
 
 class {{ cookiecutter.runner_name }}Runner:
     """One plugin instance. With ``use_static`` JobWorkerP keeps it for many jobs."""

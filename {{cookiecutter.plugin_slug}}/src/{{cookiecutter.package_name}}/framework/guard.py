@@ -50,6 +50,11 @@ class GuardedPlugin:
     def __init__(self, runner: Any) -> None:
         self._runner = runner
 
+    @property
+    def runner(self) -> Any:
+        """The guarded runner object (the conformance checks inject faults into its class)."""
+        return self._runner
+
     def _call(self, during: str, call: Callable[[], Any]) -> Any:
         try:
             return call()
