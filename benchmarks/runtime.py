@@ -29,6 +29,7 @@ METADATA = {"trace": "benchmark"}
 class Plugin:
     """The installed plugin's entry point and the message types of its default method."""
 
+    package: str
     entry: ModuleType
     args_type: Any
     result_type: Any
@@ -39,7 +40,7 @@ class Plugin:
         entry = importlib.import_module(package)
         methods = importlib.import_module(f"{package}.runner").METHODS
         method = methods.resolve(None)
-        return cls(entry, method.args_type, method.result_type, methods.settings_type())
+        return cls(package, entry, method.args_type, method.result_type, methods.settings_type())
 
     def loaded(self) -> Any:
         plugin = self.entry.load_multi_method_plugin()
@@ -150,8 +151,39 @@ def stream_row(plugin: Plugin, options: argparse.Namespace) -> dict[str, Any]:
 # host job ---------------------------------------------------------------------------------
 
 
+def host_module(package: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(f"{package}.framework.host")
+    except ImportError:
+        return None
+
+
+def jobs_millis(run_job: Callable[[], Any], jobs: int) -> float:
+    start = perf_counter()
+    for _ in repeat(None, jobs):
+        run_job()
+    return (perf_counter() - start) * 1e3
+
+
 def host_job_row(plugin: Plugin, options: argparse.Namespace) -> dict[str, Any]:
-    return {"unit": "ms", "measured": [], "baseline": [], "note": "host not available"}
+    host_api = host_module(plugin.package)
+    if host_api is None:
+        return {"unit": "ms", "measured": [], "baseline": [], "note": "host not available"}
+    args = plugin.args_type(name="Ada").SerializeToString()
+    job = host_api.Job(args=args, metadata=METADATA)
+    direct = plugin.loaded()
+    with host_api.Host(plugin.entry.load_multi_method_plugin, use_static=True) as host:
+        # The pool's one instance is built and loaded by this first job (as WorkerService.Load
+        # would do up front), so the samples time reused instances only.
+        first = host.run(job)
+        if not first.ok or first.output != direct.run(args, METADATA, None)[0]:
+            raise SystemExit(f"host job: the host's answer differs: {first.error}")
+        row = samples(
+            lambda: jobs_millis(lambda: host.run(job), options.jobs),
+            lambda: jobs_millis(lambda: direct.run(args, METADATA, None), options.jobs),
+            options.repeat,
+        )
+    return {"unit": f"ms/{options.jobs:,} jobs", **row}
 
 
 def main() -> int:
