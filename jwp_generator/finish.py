@@ -3,7 +3,8 @@
 A missing tool (grpcio-tools or protobuf in the Python that runs cookiecutter) is not a failure:
 the project is complete without compiled protos, because its build compiles them. The hook says
 what is missing and how to finish by hand. A check that fails is a failure: the hook exits
-non-zero and cookiecutter removes the half-made project.
+non-zero and cookiecutter removes the half-made project. Either way the hook prints what went
+wrong and the commands that finish the job by hand, never a bare traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from jwp_generator.naming import split_methods
 from jwp_generator.rendering import write_method_files
 
 SKIP_VARIABLE = "JWP_TEMPLATE_SKIP_CHECKS"
+# The smoke test takes about a second; this only stops a hung one.
+SMOKE_TIMEOUT_SECONDS = 300
 
 
 class FinishError(Exception):
@@ -58,18 +61,33 @@ def compile_protos(project: Path, package: str) -> None:
         raise FinishError(str(error)) from None
 
 
+def last_words(output: str) -> str:
+    """A child's failure in brief: the exception line of a traceback, else the whole output."""
+    text = output.strip()
+    lines = text.splitlines()
+    if lines and lines[0].startswith("Traceback"):
+        return lines[-1]
+    return text
+
+
 def smoke_test(project: Path, package: str) -> str:
     environment = dict(os.environ, PYTHONPATH=str(project / "src"), PYTHONDONTWRITEBYTECODE="1")
-    child = subprocess.run(
-        [sys.executable, "-m", f"{package}.framework.smoke"],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        child = subprocess.run(
+            [sys.executable, "-m", f"{package}.framework.smoke"],
+            cwd=project,
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=SMOKE_TIMEOUT_SECONDS,
+        )
+    except subprocess.TimeoutExpired:
+        raise FinishError(
+            f"the smoke test did not finish within {SMOKE_TIMEOUT_SECONDS} seconds"
+        ) from None
     if child.returncode != 0:
-        raise FinishError(f"the smoke test failed:\n{child.stderr.strip() or child.stdout.strip()}")
+        raise FinishError(f"the smoke test failed: {last_words(child.stderr or child.stdout)}")
     return child.stdout.strip()
 
 
@@ -95,22 +113,39 @@ def run_checks(project: Path, answers: Mapping[str, str]) -> str:
         return (
             f"Checks skipped: {' and '.join(missing)} not installed in {sys.executable}.\n"
             "The project is complete; its build compiles the protos. To run the checks by hand:\n"
-            f"  python -m pip install {' '.join(missing)} && cd {answers['plugin_slug']} && "
-            f"PYTHONPATH=src python -m {answers['package_name']}.framework.smoke"
+            f"{by_hand(answers)}"
         )
     package = answers["package_name"]
     compile_protos(project, package)
     return "Protos compiled. " + smoke_test(project, package)
 
 
+def by_hand(answers: Mapping[str, str]) -> str:
+    """The commands that compile the protos and run the smoke test in the new project."""
+    return (
+        f"  cd {answers['plugin_slug']}\n"
+        '  python -m pip install -e ".[dev]"   # compiles the protos\n'
+        f"  python -m {answers['package_name']}.framework.smoke"
+    )
+
+
+def failure_report(error: BaseException, answers: Mapping[str, str]) -> str:
+    """What a failed post-generation step prints: the cause and how to get the project anyway."""
+    cause = str(error) if isinstance(error, FinishError) else f"{type(error).__name__}: {error}"
+    return (
+        f"error: post-generation check failed: {cause}\n"
+        "The project was not kept. To keep it and finish by hand, run cookiecutter again with "
+        f"{SKIP_VARIABLE}=1, then:\n{by_hand(answers)}"
+    )
+
+
 def main(answers: Mapping[str, str], project: Path | None = None) -> int:
     project = project or Path.cwd()
-    write_method_files(project, answers)
     try:
+        write_method_files(project, answers)
         report = run_checks(project, answers)
-    except FinishError as error:
-        print(f"error: {error}", file=sys.stderr)
-        print("The project was not kept.", file=sys.stderr)
+    except Exception as error:  # any failure is reported as text, never as a bare traceback
+        print(failure_report(error, answers), file=sys.stderr)
         return 1
     methods = ", ".join(split_methods(answers["methods"]))
     print(

@@ -7,16 +7,29 @@ the hook templates as ``generator_root``.
 
 ``natural_sort`` orders names the way ruff's import sorter does (``step9`` before ``step10``),
 so that generated import lists pass ``ruff check`` whatever the method names are.
+
+``python_text`` and ``markdown_text`` write free-text answers into Python string literals and
+Markdown as data (see ``jwp_generator.escaping``).
+
+Cookiecutter creates the project folder before it runs the pre-generation hook, and a refused
+hook only removes that one folder: a slug such as ``a/b`` would leave ``a/`` behind. So the
+extension checks every answer when cookiecutter renders the project folder's name, before
+anything exists, and refuses there with the same lines the hook prints.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
+from jinja2.runtime import Context
+
+from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.validation import check_answers, refusal
 
 GENERATOR_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -34,10 +47,48 @@ def natural_sort(names: Iterable[str]) -> list[str]:
     return sorted(names, key=natural_key)
 
 
+# The name of the template's project folder, as cookiecutter renders it.
+PROJECT_FOLDER_SOURCE = "{{cookiecutter.plugin_slug}}"
+CHECKED_PROJECT_FOLDER_SOURCE = "{{ cookiecutter.plugin_slug | jwp_checked_folder_name }}"
+
+
+class AnswersRefused(ValueError):
+    """Answers refused while naming the project folder (outside cookiecutter)."""
+
+
+def _refused(message: str) -> Exception:
+    # Cookiecutter's command line prints a FailedHookException as one clean message and exits 1;
+    # elsewhere (no cookiecutter installed) a plain ValueError carries the same text.
+    try:
+        exceptions = importlib.import_module("cookiecutter.exceptions")
+    except ImportError:
+        return AnswersRefused(message)
+    error: Exception = exceptions.FailedHookException(message)
+    return error
+
+
+@pass_context
+def checked_folder_name(context: Context, slug: str) -> str:
+    """``slug`` unchanged when every answer passes; otherwise refuse before any folder exists."""
+    answers = context.get("cookiecutter")
+    if isinstance(answers, Mapping):
+        problems = check_answers(answers)
+        if problems:
+            raise _refused(refusal(problems))
+    return slug
+
+
 class GeneratorExtension(Extension):
-    """Adds the ``generator_root`` global and the ``natural_sort`` filter."""
+    """Adds ``generator_root``, the text filters, and the answer check on the folder name."""
 
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["generator_root"] = GENERATOR_ROOT
         environment.filters["natural_sort"] = natural_sort
+        environment.filters["python_text"] = python_text
+        environment.filters["markdown_text"] = markdown_text
+        environment.filters["jwp_checked_folder_name"] = checked_folder_name
+
+    def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
+        """Route the project folder's name through the answer check."""
+        return CHECKED_PROJECT_FOLDER_SOURCE if source == PROJECT_FOLDER_SOURCE else source

@@ -1,8 +1,14 @@
 """Rules for every answer of the template, checked before cookiecutter writes a file.
 
-Each rule returns ``None`` when the value is fine, or a ``Problem`` that names the variable, the
-value, the rule and a value that would pass. ``check_answers`` runs every rule and
-``main`` prints the problems one per line, as the pre-generation hook shows them.
+Each refused answer becomes one ``Problem``: the variable, the value, the rule (a sentence and a
+short code in brackets) and a value that would pass, printed on one line. ``check_answers`` runs
+every rule; ``main`` prints the problems as the pre-generation hook shows them, and the Jinja
+extension runs the same check when cookiecutter names the project folder, so a refused answer
+leaves nothing behind.
+
+Names derived from other answers (the slug from ``plugin_name``, the package and runner names
+from the slug) are checked like given ones; a refusal of a derived name says where it came from,
+and names derived from an already refused name are not reported twice.
 """
 
 from __future__ import annotations
@@ -11,17 +17,28 @@ import keyword
 import re
 import sys
 import unicodedata
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
-from jwp_generator.naming import pascal_case, split_methods
+from jwp_generator.naming import message_names, pascal_case, split_methods
 
 # Names that JobWorkerP resolves before it looks at plugins: a plugin named like one is shadowed.
 BUILT_IN_RUNNER_NAMES = frozenset(
-    {"COMMAND", "DOCKER", "LLM", "PLUGIN", "WORKFLOW", "HTTP_REQUEST", "GRPC_UNARY", "PYTHON_COMMAND"}
+    {
+        "COMMAND",
+        "DOCKER",
+        "LLM",
+        "PLUGIN",
+        "WORKFLOW",
+        "HTTP_REQUEST",
+        "GRPC_UNARY",
+        "PYTHON_COMMAND",
+        "MCP_SERVER",
+    }
 )
-# Methods of the runner contract itself; a plugin method named like one of them reads as a contract
-# call in logs and code. ``run`` is the exception: it is the default method's name.
+# Methods of the runner contract (V1, plus V2's and the entry points); a plugin method named like
+# one of them reads as a contract call in logs, adapters and code. ``run`` is the exception: it is
+# the default method's name.
 CONTRACT_METHOD_NAMES = frozenset(
     {
         "name",
@@ -39,31 +56,100 @@ CONTRACT_METHOD_NAMES = frozenset(
         "supports_client_stream",
         "client_stream_data_proto",
         "setup_client_stream_channel",
+        "setup_client_stream_channel_v2",
+        "run_stream",
+        "set_cancellation_token",
+        "load_multi_method_plugin",
+        "free_multi_method_plugin",
     }
 )
-# Tool names that JobWorkerP's MCP runner refuses; a method is also an MCP tool (MCP adapter).
+DEFAULT_METHOD = "run"
+# JobWorkerP's FunctionService and LLM tools name a method "<runner>___<method>" and split there.
+FUNCTION_SEPARATOR = "___"
+# Tool names that JobWorkerP's MCP runner refuses; a method can also be served as an MCP tool.
 MCP_RESERVED_TOOL_NAMES = frozenset({"all", "default", "none", "system"})
-# Folder names that Windows cannot create, whatever the extension.
+MCP_TOOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# Names Windows cannot use for a file or folder, whatever the extension.
 WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(1, 10)} | {f"lpt{i}" for i in range(1, 10)}
+    {"con", "prn", "aux", "nul"}
+    | {f"com{i}" for i in range(1, 10)}
+    | {f"lpt{i}" for i in range(1, 10)}
 )
-# Import names a plugin must not shadow: its own dependencies and the tools that load it.
+# Soft keywords of every Python the plugin may run on (``type`` since 3.12), whatever runs this.
+SOFT_KEYWORDS = frozenset({"_", "case", "match", "type", *keyword.softkwlist})
+# The standard library of every supported Python, not only the one running the generator:
+# modules removed in 3.12 and 3.13 still exist on the oldest supported versions, and modules
+# added after 3.10 exist on the newer ones.
+STDLIB_NAMES = frozenset(
+    {
+        *sys.stdlib_module_names,
+        # removed in 3.12
+        "asynchat",
+        "asyncore",
+        "distutils",
+        "imp",
+        "smtpd",
+        # removed in 3.13
+        "aifc",
+        "audioop",
+        "cgi",
+        "cgitb",
+        "chunk",
+        "crypt",
+        "imghdr",
+        "lib2to3",
+        "mailcap",
+        "msilib",
+        "nis",
+        "nntplib",
+        "ossaudiodev",
+        "pipes",
+        "sndhdr",
+        "spwd",
+        "sunau",
+        "telnetlib",
+        "uu",
+        "xdrlib",
+        # added in 3.11 and 3.14
+        "tomllib",
+        "annotationlib",
+        "compression",
+    }
+)
+# Import names a plugin must not shadow: its dependencies, the tools that build and test it, and
+# the files next to the package in the project.
 DEPENDENCY_IMPORT_NAMES = frozenset(
     {
         "google",
         "grpc",
         "grpc_tools",
         "hatchling",
+        "hatch_build",
         "pytest",
+        "pluggy",
+        "iniconfig",
+        "packaging",
+        "mypy",
+        "mypy_extensions",
+        "typing_extensions",
+        "ruff",
         "mcp",
         "cookiecutter",
         "jinja2",
         "setuptools",
+        "pkg_resources",
         "pip",
+        "build",
+        "wheel",
+        "tomli",
+        "exceptiongroup",
+        "conftest",
         "test",
         "tests",
     }
 )
+# The generated package exports these; the runner class ``<runner_name>Runner`` must differ.
+FRAMEWORK_EXPORTS = frozenset({"MultiMethodPluginRunner"})
 CHOICES = {
     "streaming_mode": ("both", "non_streaming", "streaming"),
     "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
@@ -74,132 +160,24 @@ MAX_NAME_LENGTH = 40
 MAX_METHOD_LENGTH = 30
 MAX_TEXT_LENGTH = 200
 MAX_METHODS = 32
+MAX_EMAIL_LENGTH = 254
+# How much of a refused value a message repeats.
+SHOWN_VALUE_LENGTH = 80
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 SNAKE_RE = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
 PASCAL_RE = re.compile(r"^[A-Z][A-Za-z0-9]*$")
-EMAIL_RE = re.compile(r"^[^@\s\"'<>\\]+@[^@\s\"'<>\\]+\.[^@\s\"'<>\\]+$")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One refused answer."""
-
-    variable: str
-    value: str
-    rule: str
-    example: str
-
-    def __str__(self) -> str:
-        return f"{self.variable} = {self.value!r}: {self.rule}. Example: {self.example!r}"
-
-
-Rule = Callable[[str, str], "str | None"]
-
-
-def _one_line_text(value: str) -> str | None:
-    if not value.strip():
-        return "must not be empty"
-    if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in value):
-        return "must be one line of printable text (no newline, tab or other control character)"
-    if len(value) > MAX_TEXT_LENGTH:
-        return f"must be at most {MAX_TEXT_LENGTH} characters"
-    return None
-
-
-def _plugin_name(value: str) -> str | None:
-    problem = _one_line_text(value)
-    if problem:
-        return problem
-    if not re.search(r"[A-Za-z]", unicodedata.normalize("NFKD", value)):
-        return "must contain a Latin letter, so that a folder name can be derived from it"
-    return None
-
-
-def _slug(value: str) -> str | None:
-    if not SLUG_RE.match(value):
-        return "must be lowercase ASCII letters and digits in words joined by single dashes, starting with a letter"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters"
-    if value in WINDOWS_RESERVED:
-        return "is a device name Windows reserves and cannot be a folder"
-    return None
-
-
-def _package(value: str) -> str | None:
-    if not SNAKE_RE.match(value):
-        return "must be a Python identifier in lowercase snake_case (ASCII letters, digits, single underscores)"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters"
-    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
-        return "is a Python keyword"
-    if value in sys.stdlib_module_names:
-        return "is the name of a standard-library module, which it would shadow"
-    if value in DEPENDENCY_IMPORT_NAMES:
-        return "is the import name of a dependency or tool the plugin needs, which it would shadow"
-    if value in WINDOWS_RESERVED:
-        return "is a device name Windows reserves and cannot be a folder"
-    return None
-
-
-def _runner(value: str) -> str | None:
-    if not PASCAL_RE.match(value):
-        return "must be PascalCase ASCII letters and digits, starting with an uppercase letter"
-    if len(value) > MAX_NAME_LENGTH:
-        return f"must be at most {MAX_NAME_LENGTH} characters"
-    if value in BUILT_IN_RUNNER_NAMES:
-        return "is the name of a JobWorkerP built-in runner, which would shadow the plugin"
-    return None
-
-
-def _method(value: str) -> str | None:
-    if not SNAKE_RE.match(value):
-        return "must be lowercase snake_case (ASCII letters, digits, single underscores), starting with a letter"
-    if len(value) > MAX_METHOD_LENGTH:
-        return f"must be at most {MAX_METHOD_LENGTH} characters"
-    if keyword.iskeyword(value) or keyword.issoftkeyword(value):
-        return "is a Python keyword"
-    if value in CONTRACT_METHOD_NAMES:
-        return "is the name of a method of the runner contract itself"
-    if value in MCP_RESERVED_TOOL_NAMES:
-        return "is a tool name JobWorkerP's MCP runner refuses"
-    return None
-
-
-def _methods(value: str) -> Iterator[str]:
-    names = split_methods(value)
-    if len(names) > MAX_METHODS:
-        yield f"must list at most {MAX_METHODS} methods"
-        return
-    seen: dict[str, str] = {}
-    for name in names:
-        problem = _method(name)
-        if problem:
-            yield f"method {name!r} {problem}"
-            continue
-        stem = pascal_case(name)
-        if stem in seen:
-            yield f"methods {seen[stem]!r} and {name!r} give the same message names ({stem}Args)"
-        seen.setdefault(stem, name)
-
-
-def _email(value: str) -> str | None:
-    if not EMAIL_RE.match(value) or len(value) > MAX_TEXT_LENGTH:
-        return "must be an e-mail address: one '@', a dot in the domain, no spaces or quotes"
-    return None
-
-
-def _choice(variable: str) -> Rule:
-    def check(value: str, _: str) -> str | None:
-        allowed = CHOICES[variable]
-        return None if value in allowed else f"must be one of {', '.join(allowed)}"
-
-    return check
-
-
-def _single(check: Callable[[str], str | None]) -> Rule:
-    return lambda value, _: check(value)
-
+# PEP 508 project names, and PEP 503 normalisation.
+PROJECT_NAME_RE = re.compile(r"^([A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9])$", re.IGNORECASE)
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+EMAIL_RE = re.compile(rf"^{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}$")
+# Everything ``str.splitlines`` splits on: none of it may appear in a one-line answer.
+LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+# Bidirectional controls make source text read differently from what runs (CVE-2021-42574).
+BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
 
 EXAMPLES = {
     "plugin_name": "Hello World",
@@ -214,42 +192,337 @@ EXAMPLES = {
     "license": "MIT",
     "python_min": "3.10",
 }
+VARIABLES = tuple(EXAMPLES)
 
-RULES: dict[str, Rule] = {
-    "plugin_name": _single(_plugin_name),
-    "plugin_slug": _single(_slug),
-    "package_name": _single(_package),
-    "runner_name": _single(_runner),
-    "description": _single(_one_line_text),
-    "author_name": _single(_one_line_text),
-    "author_email": _single(_email),
-    "streaming_mode": _choice("streaming_mode"),
-    "license": _choice("license"),
-    "python_min": _choice("python_min"),
-}
+
+@dataclass(frozen=True)
+class Problem:
+    """One refused answer: which, what it was, the rule it breaks and a value that passes."""
+
+    variable: str
+    value: str
+    rule: str
+    example: str
+    code: str = "invalid"
+
+    def __str__(self) -> str:
+        shown = self.value
+        if len(shown) > SHOWN_VALUE_LENGTH:
+            shown = shown[:SHOWN_VALUE_LENGTH] + "..."
+        return (
+            f"{self.variable} = {shown!r}: {self.rule} [{self.code}]. "
+            f"Valid example: {self.variable}={self.example!r}"
+        )
+
+
+# A failed rule: (code, sentence).
+Failure = tuple[str, str]
+
+
+def normalize_project_name(name: str) -> str:
+    """PEP 503 normalisation of a distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def is_project_name(name: str) -> bool:
+    """A valid PEP 508 project name, already in PEP 503 normal form."""
+    return bool(PROJECT_NAME_RE.fullmatch(name)) and normalize_project_name(name) == name
+
+
+def transliterate(text: str) -> str | None:
+    """The folder name cookiecutter derives from ``plugin_name`` (its ``slugify`` filter).
+
+    ``None`` when python-slugify, which cookiecutter brings, is not installed.
+    """
+    try:
+        from slugify import slugify
+    except ImportError:
+        return None
+    return slugify(text)
+
+
+def text_failure(value: str) -> Failure | None:
+    """A one-line free-text answer: plugin name, description, author."""
+    if not value.strip():
+        return "required", "must not be empty"
+    if any(char in LINE_BREAKS for char in value):
+        return (
+            "one-line",
+            "must be one line: a newline or other line break is refused, not folded",
+        )
+    if any(unicodedata.category(char) in ("Cc", "Cs") for char in value):
+        return (
+            "control-character",
+            "must be printable text: no tab, NUL, escape or other control character",
+        )
+    if any(char in BIDI_CONTROLS for char in value):
+        return (
+            "bidi-control",
+            "must not contain bidirectional control characters, which make generated source "
+            "read differently from what runs",
+        )
+    if value != value.strip():
+        return "surrounding-blank", "must not start or end with a blank"
+    if len(value) > MAX_TEXT_LENGTH:
+        return "too-long", f"must be at most {MAX_TEXT_LENGTH} characters"
+    return None
+
+
+def slug_failure(value: str) -> Failure | None:
+    """The project folder and distribution name."""
+    if not value:
+        return "required", "must not be empty"
+    if not SLUG_RE.fullmatch(value):
+        return (
+            "slug-format",
+            "must be lowercase ASCII letters and digits in words joined by single dashes, "
+            "starting with a letter (a folder name and a normalised distribution name)",
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        return "too-long", f"must be at most {MAX_NAME_LENGTH} characters"
+    if value in WINDOWS_RESERVED:
+        return "windows-reserved", "is a device name Windows reserves and cannot be a folder"
+    if not is_project_name(value):
+        return "distribution-name", "must be a normalised distribution name (PEP 503 and 508)"
+    return None
+
+
+def package_failure(value: str) -> Failure | None:
+    """The import name, which is also the proto package."""
+    if not value:
+        return "required", "must not be empty"
+    if not SNAKE_RE.fullmatch(value):
+        return (
+            "identifier-format",
+            "must be a Python identifier in lowercase snake_case (ASCII letters, digits, "
+            "single underscores), starting with a letter",
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        return "too-long", f"must be at most {MAX_NAME_LENGTH} characters"
+    if keyword.iskeyword(value):
+        return "python-keyword", "is a Python keyword"
+    if value in SOFT_KEYWORDS:
+        return "soft-keyword", "is a Python soft keyword"
+    if value in STDLIB_NAMES:
+        return "stdlib-clash", "is the name of a standard-library module, which it would shadow"
+    if value in DEPENDENCY_IMPORT_NAMES:
+        return (
+            "dependency-clash",
+            "is the import name of a dependency, tool or project file, which it would shadow",
+        )
+    if value in WINDOWS_RESERVED:
+        return "windows-reserved", "is a device name Windows reserves and cannot be a folder"
+    return None
+
+
+def runner_failure(value: str) -> Failure | None:
+    """What ``name()`` returns; also the prefix of the runner class and settings message."""
+    if not value:
+        return "required", "must not be empty"
+    if not PASCAL_RE.fullmatch(value):
+        return (
+            "pascal-format",
+            "must be PascalCase ASCII letters and digits, starting with an uppercase letter",
+        )
+    if len(value) > MAX_NAME_LENGTH:
+        return "too-long", f"must be at most {MAX_NAME_LENGTH} characters"
+    if value in BUILT_IN_RUNNER_NAMES:
+        return (
+            "builtin-runner",
+            "is the name of a JobWorkerP built-in runner, which would shadow the plugin",
+        )
+    if f"{value}Runner" in FRAMEWORK_EXPORTS:
+        return (
+            "framework-name",
+            f"would name the runner class {value}Runner, which the framework already exports",
+        )
+    return None
+
+
+def method_failure(value: str) -> Failure | None:
+    """One method name: a ``using`` value, file stem, message-name stem and MCP tool name."""
+    if not value:
+        return "method-empty", "has an empty method name (two commas in a row or a trailing comma)"
+    if FUNCTION_SEPARATOR in value:
+        return (
+            "function-separator",
+            f"contains {FUNCTION_SEPARATOR!r}, which JobWorkerP's FunctionService uses to "
+            "separate runner and method",
+        )
+    if not SNAKE_RE.fullmatch(value):
+        return (
+            "method-format",
+            "must be lowercase snake_case (ASCII letters, digits, single underscores), "
+            "starting with a letter",
+        )
+    if len(value) > MAX_METHOD_LENGTH:
+        return "too-long", f"must be at most {MAX_METHOD_LENGTH} characters"
+    if keyword.iskeyword(value):
+        return "python-keyword", "is a Python keyword"
+    if value in SOFT_KEYWORDS:
+        return "soft-keyword", "is a Python soft keyword"
+    if value in CONTRACT_METHOD_NAMES:
+        return "contract-method", "is the name of a method of the runner contract itself"
+    if value in MCP_RESERVED_TOOL_NAMES or not MCP_TOOL_RE.fullmatch(value):
+        return "mcp-tool-name", "is a tool name JobWorkerP's MCP runner refuses"
+    return None
+
+
+def methods_failures(value: str) -> Iterator[Failure]:
+    """The comma-separated method list: every name, then uniqueness of names and messages."""
+    names = split_methods(value)
+    if not any(names):
+        yield "methods-empty", "must name at least one method"
+        return
+    if len(names) > MAX_METHODS:
+        yield "methods-count", f"must list at most {MAX_METHODS} methods"
+        return
+    seen: set[str] = set()
+    stems: dict[str, str] = {}
+    for name in names:
+        failure = method_failure(name)
+        if failure:
+            code, sentence = failure
+            yield code, f"method {name!r} {sentence}"
+            continue
+        if name in seen:
+            yield "duplicate-method", f"method {name!r} is listed twice"
+            continue
+        seen.add(name)
+        stem = pascal_case(name)
+        if stem in stems:
+            args, result = message_names(name)
+            yield (
+                "message-collision",
+                f"methods {stems[stem]!r} and {name!r} give the same message names "
+                f"({args}, {result})",
+            )
+            continue
+        stems[stem] = name
+
+
+def email_failure(value: str) -> Failure | None:
+    if len(value) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(value):
+        return (
+            "email",
+            "must be an ASCII e-mail address: one '@', a dotted domain, no blanks, quotes, "
+            "angle brackets or backslashes",
+        )
+    return None
+
+
+def choice_failure(variable: str, value: str) -> Failure | None:
+    allowed = CHOICES[variable]
+    return None if value in allowed else ("choice", f"must be one of {', '.join(allowed)}")
+
+
+def _first_passing(candidates: Iterable[str], rule: Callable[[str], Failure | None]) -> str | None:
+    for candidate in candidates:
+        if candidate and rule(candidate) is None:
+            return candidate
+    return None
+
+
+def _derived_slug(plugin_name: object) -> str | None:
+    return transliterate(plugin_name) if isinstance(plugin_name, str) else None
+
+
+def _derived_from_slug(slug: object) -> tuple[str, str] | None:
+    """Package and runner names as ``cookiecutter.json`` derives them from a slug."""
+    if not isinstance(slug, str):
+        return None
+    return slug.replace("-", "_"), pascal_case(slug.replace("-", "_"))
+
+
+def _check_names(answers: Mapping[str, object]) -> Iterator[Problem]:
+    """plugin_slug, package_name and runner_name, each with a note when it was derived."""
+    name, slug = answers.get("plugin_name"), answers.get("plugin_slug")
+    slug_refused = False
+    if isinstance(slug, str):
+        failure = slug_failure(slug)
+        if failure:
+            slug_refused = True
+            code, sentence = failure
+            example = _first_passing([transliterate(slug) or ""], slug_failure)
+            if slug == _derived_slug(name):
+                sentence += (
+                    f"; it was derived from plugin_name {name!r} by transliteration, so change "
+                    "plugin_name or give plugin_slug"
+                )
+            yield Problem("plugin_slug", slug, sentence, example or EXAMPLES["plugin_slug"], code)
+    derived = _derived_from_slug(slug)
+    for index, (variable, rule, suffixes) in enumerate(
+        (
+            ("package_name", package_failure, ("_plugin", "_runner")),
+            ("runner_name", runner_failure, ("Plugin", "Runner")),
+        )
+    ):
+        value = answers.get(variable)
+        if not isinstance(value, str):
+            continue
+        from_slug = derived is not None and value == derived[index]
+        if from_slug and slug_refused:
+            continue  # fixing plugin_slug fixes this one
+        failure = rule(value)
+        if failure is None:
+            continue
+        code, sentence = failure
+        if from_slug:
+            sentence += f"; it was derived from plugin_slug {slug!r}, so give {variable}"
+        example = _first_passing((value + suffix for suffix in suffixes), rule)
+        yield Problem(variable, value, sentence, example or EXAMPLES[variable], code)
 
 
 def check_answers(answers: Mapping[str, object]) -> list[Problem]:
     """Every problem with the answers, in the order of ``cookiecutter.json``."""
     problems: list[Problem] = []
-    for variable in EXAMPLES:
+    for variable in VARIABLES:
         value = answers.get(variable)
         if not isinstance(value, str):
-            problems.append(Problem(variable, repr(value), "must be given as text", EXAMPLES[variable]))
-        elif variable == "methods":
-            problems.extend(Problem(variable, value, message, EXAMPLES[variable]) for message in _methods(value))
-        else:
-            message = RULES[variable](value, variable)
-            if message:
-                problems.append(Problem(variable, value, message, EXAMPLES[variable]))
-    return problems
+            problems.append(
+                Problem(variable, repr(value), "must be given as text", EXAMPLES[variable], "text")
+            )
+    texts = {key: value for key, value in answers.items() if isinstance(value, str)}
+    for variable in ("plugin_name", "description", "author_name"):
+        if variable in texts and (failure := text_failure(texts[variable])):
+            problems.append(
+                Problem(variable, texts[variable], failure[1], EXAMPLES[variable], failure[0])
+            )
+    problems.extend(_check_names(answers))
+    if "methods" in texts:
+        for code, sentence in methods_failures(texts["methods"]):
+            problems.append(
+                Problem("methods", texts["methods"], sentence, EXAMPLES["methods"], code)
+            )
+    if "author_email" in texts and (failure := email_failure(texts["author_email"])):
+        problems.append(
+            Problem(
+                "author_email",
+                texts["author_email"],
+                failure[1],
+                EXAMPLES["author_email"],
+                failure[0],
+            )
+        )
+    for variable in CHOICES:
+        if variable in texts and (failure := choice_failure(variable, texts[variable])):
+            problems.append(
+                Problem(variable, texts[variable], failure[1], EXAMPLES[variable], failure[0])
+            )
+    order = {variable: index for index, variable in enumerate(VARIABLES)}
+    return sorted(problems, key=lambda problem: order[problem.variable])
+
+
+def refusal(problems: Iterable[Problem]) -> str:
+    """What the user reads: one ``error:`` line per problem, then what to do."""
+    lines = [f"error: {problem}" for problem in problems]
+    lines.append("Nothing was generated. Run cookiecutter again with corrected answers.")
+    return "\n".join(lines)
 
 
 def main(answers: Mapping[str, object]) -> int:
-    """Print each problem on one line to stderr; 0 when there are none."""
+    """Print the problems to stderr, one per line; 0 when there are none."""
     problems = check_answers(answers)
-    for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
     if problems:
-        print("Nothing was generated. Run cookiecutter again with corrected answers.", file=sys.stderr)
+        print(refusal(problems), file=sys.stderr)
     return 1 if problems else 0

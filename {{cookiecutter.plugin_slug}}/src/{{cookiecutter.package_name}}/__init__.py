@@ -1,4 +1,4 @@
-"""{{ cookiecutter.plugin_name | replace('\\', '\\\\') | replace('"', '\\"') }}: a JobWorkerP runner plugin.
+"""{{ cookiecutter.plugin_name | python_text }}: a JobWorkerP runner plugin.
 
 This module is the plugin's fixed contract surface, the one tools and hosts rely on: the
 FFI-style entry points, ``PluginError``, ``MethodSchema``, ``StreamingOutputType`` and

@@ -38,7 +38,7 @@ from .protos.{{ module }} import {{ imports[module] }}
 {%- endfor %}
 
 RUNNER_NAME = "{{ cookiecutter.runner_name }}"
-DESCRIPTION = "{{ cookiecutter.description | replace('\\', '\\\\') | replace('"', '\\x22') }}"
+DESCRIPTION = "{{ cookiecutter.description | python_text }}"
 
 METHODS = MethodTable(
     "{{ cookiecutter.package_name }}",
