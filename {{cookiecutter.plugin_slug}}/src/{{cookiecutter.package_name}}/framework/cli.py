@@ -54,24 +54,59 @@ def _parser() -> argparse.ArgumentParser:
         help="run jobs under the local host",
         description="Run jobs under the local host, with JobWorkerP's rules.",
     )
-    run.add_argument("--settings", default="", metavar="JSON|@FILE",
-                     help="worker settings as JSON (default: none, i.e. empty bytes)")
-    run.add_argument("--args", default="", metavar="JSON|@FILE",
-                     help="job args as JSON (default: none, i.e. empty bytes)")
-    run.add_argument("--using", default=None, metavar="METHOD",
-                     help="the method; unset is passed to the plugin as None")
-    run.add_argument("--stream", nargs="?", const="response", choices=sorted(STREAM_TYPES),
-                     help="a streaming request: response (chunks to you, the default) or "
-                     "internal (chunks merged by collect_stream() on a fresh instance)")
-    run.add_argument("--static", action="store_true",
-                     help="use_static: one pooled instance, loaded once, cancel()ed between jobs")
+    run.add_argument(
+        "--settings",
+        default="",
+        metavar="JSON|@FILE",
+        help="worker settings as JSON (default: none, i.e. empty bytes)",
+    )
+    run.add_argument(
+        "--args",
+        default="",
+        metavar="JSON|@FILE",
+        help="job args as JSON (default: none, i.e. empty bytes)",
+    )
+    run.add_argument(
+        "--using",
+        default=None,
+        metavar="METHOD",
+        help="the method; unset is passed to the plugin as None",
+    )
+    run.add_argument(
+        "--stream",
+        nargs="?",
+        const="response",
+        choices=sorted(STREAM_TYPES),
+        help="a streaming request: response (chunks to you, the default) or "
+        "internal (chunks merged by collect_stream() on a fresh instance)",
+    )
+    run.add_argument(
+        "--static",
+        action="store_true",
+        help="use_static: one pooled instance, loaded once, cancel()ed between jobs",
+    )
     run.add_argument("--repeat", type=_positive, default=1, metavar="N", help="run the job N times")
-    run.add_argument("--timeout", type=_non_negative, default=0, metavar="MS",
-                     help="job timeout in milliseconds (0: none), as JobData.timeout")
-    run.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE|JSON",
-                     help="job metadata; repeat it, or give a JSON object")
-    run.add_argument("--max-chunks", type=_positive, default=None, metavar="N",
-                     help="cancel a stream after N chunks (a local guard, not JobWorkerP's)")
+    run.add_argument(
+        "--timeout",
+        type=_non_negative,
+        default=0,
+        metavar="MS",
+        help="job timeout in milliseconds (0: none), as JobData.timeout",
+    )
+    run.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE|JSON",
+        help="job metadata; repeat it, or give a JSON object",
+    )
+    run.add_argument(
+        "--max-chunks",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="cancel a stream after N chunks (a local guard, not JobWorkerP's)",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON document")
     return parser
 
@@ -183,16 +218,19 @@ def _job_data(result: JobResult, result_proto: str) -> dict[str, Any]:
     return data
 
 
-def _print_job(index: int, total: int, label: str, result: JobResult, result_proto: str,
-               chunks_shown: bool) -> None:
+def _print_job(
+    index: int, total: int, label: str, result: JobResult, result_proto: str, chunks_shown: bool
+) -> None:
     prefix = f"job {index}/{total} " if total > 1 else ""
     took = f"{result.seconds * 1000:.1f} ms"
-    if result.streaming_type == StreamingType.NONE or not result.ok and not result.chunks:
+    if result.streaming_type == StreamingType.NONE or (not result.ok and not result.chunks):
         print(f"{prefix}{label}: {result.status.name} in {took}")
     else:
         end = result.stream_end.value if result.stream_end else "no stream"
-        print(f"{prefix}{label}: {result.status.name}, {len(result.chunks)} chunk(s), "
-              f"ended: {end}, in {took}")
+        print(
+            f"{prefix}{label}: {result.status.name}, {len(result.chunks)} chunk(s), "
+            f"ended: {end}, in {took}"
+        )
     if not chunks_shown:
         for number, chunk in enumerate(result.chunks, 1):
             print(f"  chunk {number}: {_dumps(show(chunk, result_proto))}")
@@ -225,7 +263,9 @@ def run(options: argparse.Namespace) -> int:
     info = describing.describe()
     method = choose_method(info.methods, options.using)
     schema = info.methods[method]
-    settings = codec(info.settings_proto).encode(read_json(options.settings, "settings"), "settings")
+    settings = codec(info.settings_proto).encode(
+        read_json(options.settings, "settings"), "settings"
+    )
     job = Job(
         args=codec(schema.args_proto).encode(read_json(options.args, "args"), "args"),
         metadata=_metadata(options.metadata),
@@ -240,8 +280,9 @@ def run(options: argparse.Namespace) -> int:
         label += f" ({job.streaming_type.name.lower()} stream)"
 
     def print_chunk(running: RunningJob, chunk: bytes) -> None:
-        print(f"  chunk {running.chunk_count}: {_dumps(show(chunk, schema.result_proto))}",
-              flush=True)
+        print(
+            f"  chunk {running.chunk_count}: {_dumps(show(chunk, schema.result_proto))}", flush=True
+        )
 
     results: list[JobResult] = []
     first_outcome: Any = None
@@ -250,8 +291,11 @@ def run(options: argparse.Namespace) -> int:
             try:
                 running = host.submit(job, print_chunk if readable and index == 1 else None)
             except EnqueueRejected as error:
-                hint = " (add --stream)" if "non-streaming" in str(error) else (
-                    " (leave out --stream)" if "support streaming" in str(error) else "")
+                hint = (
+                    " (add --stream)"
+                    if "non-streaming" in str(error)
+                    else (" (leave out --stream)" if "support streaming" in str(error) else "")
+                )
                 raise _Exit(2, f"job refused: {error}{hint}") from None
             result = _wait(running)
             results.append(result)
@@ -259,8 +303,14 @@ def run(options: argparse.Namespace) -> int:
             if index == 1:
                 first_outcome = outcome
             if readable and (index == 1 or outcome != first_outcome or not result.ok):
-                _print_job(index, options.repeat, label, result, schema.result_proto,
-                           chunks_shown=index == 1)
+                _print_job(
+                    index,
+                    options.repeat,
+                    label,
+                    result,
+                    schema.result_proto,
+                    chunks_shown=index == 1,
+                )
         stats = host.stats
     failed = [(i, r) for i, r in enumerate(results, 1) if not r.ok]
     same = all((r.status, r.output, r.chunks) == first_outcome for r in results)
@@ -273,23 +323,31 @@ def run(options: argparse.Namespace) -> int:
         "instances_dropped": stats.detached,
     }
     if options.json:
-        print(_dumps({
-            "runner": info.name,
-            "using": options.using,
-            "streaming_type": job.streaming_type.name,
-            "use_static": options.static,
-            "jobs": [_job_data(r, schema.result_proto) for r in results],
-            "identical": same,
-            "host": stats_data,
-        }))
+        print(
+            _dumps(
+                {
+                    "runner": info.name,
+                    "using": options.using,
+                    "streaming_type": job.streaming_type.name,
+                    "use_static": options.static,
+                    "jobs": [_job_data(r, schema.result_proto) for r in results],
+                    "identical": same,
+                    "host": stats_data,
+                }
+            )
+        )
     elif options.repeat > 1:
         succeeded = len(results) - len(failed)
-        print(f"{len(results)} jobs: {succeeded} succeeded, {len(failed)} failed; "
-              f"{'all outcomes identical' if same else 'outcomes differ'}")
+        print(
+            f"{len(results)} jobs: {succeeded} succeeded, {len(failed)} failed; "
+            f"{'all outcomes identical' if same else 'outcomes differ'}"
+        )
     if readable:
-        print(f"host: use_static={options.static}; constructor ran {stats.constructed} times "
-              f"({stats.schema_reads} for schema reads), load() {stats.loaded}, "
-              f"cancel() between jobs {stats.recycled}, instances dropped {stats.detached}")
+        print(
+            f"host: use_static={options.static}; constructor ran {stats.constructed} times "
+            f"({stats.schema_reads} for schema reads), load() {stats.loaded}, "
+            f"cancel() between jobs {stats.recycled}, instances dropped {stats.detached}"
+        )
     if failed:
         index, result = failed[0]
         where = f"job {index} of {len(results)}: " if len(results) > 1 else ""

@@ -140,4 +140,3 @@ def show(data: bytes, text: str) -> Any:
         return compiled.decode(data)
     except CodecError:
         return {"undecodable_base64": base64.b64encode(data).decode("ascii")}
-

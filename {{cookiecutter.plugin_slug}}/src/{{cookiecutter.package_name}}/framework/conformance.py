@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 from .codec import codec
@@ -177,8 +177,11 @@ def _direct(rule: Rule, subject: Subject, *, load: bool = True) -> Any:
         if load:
             plugin.load(b"")
     except BaseException as error:
-        raise ConformanceError(rule, f"a {'loaded ' if load else ''}instance could not be made: "
-                               f"{type(error).__name__}: {error}") from None
+        raise ConformanceError(
+            rule,
+            f"a {'loaded ' if load else ''}instance could not be made: "
+            f"{type(error).__name__}: {error}",
+        ) from None
     return plugin
 
 
@@ -188,7 +191,7 @@ def _direct_answer(plugin: Any, method: str, path: StreamingType, subject: Subje
     if path == StreamingType.NONE:
         return plugin.run(args, {}, method)[0]
     plugin.begin_stream(args, {}, method)
-    chunks = []
+    chunks: list[bytes] = []
     while (chunk := plugin.receive_stream()) is not None and len(chunks) < subject.max_chunks:
         chunks.append(chunk)
     return chunks
@@ -269,9 +272,13 @@ def _proto_texts(rule: Rule, subject: Subject) -> None:
         try:
             compiled = compile_text(text)
         except Exception as error:
-            raise ConformanceError(rule, f"the {role} proto text does not compile alone: {error}") from None
+            raise ConformanceError(
+                rule, f"the {role} proto text does not compile alone: {error}"
+            ) from None
         if compiled.dependency:
-            raise ConformanceError(rule, f"the {role} proto text imports {list(compiled.dependency)}")
+            raise ConformanceError(
+                rule, f"the {role} proto text imports {list(compiled.dependency)}"
+            )
         if not compiled.message_type:
             raise ConformanceError(rule, f"the {role} proto text declares no message")
         first = compiled.message_type[0].name
@@ -280,7 +287,7 @@ def _proto_texts(rule: Rule, subject: Subject) -> None:
                 rule, f"the first message of the {role} text is {first}, not {expected[role]}"
             )
     # The JSON Schemas must describe the messages JobWorkerP compiles from those texts.
-    described = {"settings": info.settings_schema}
+    described: dict[str, str | None] = {"settings": info.settings_schema}
     for name, schema in (info.json_schemas or {}).items():
         described[f"{name}.args"] = getattr(schema, "args_schema", None)
         described[f"{name}.result"] = getattr(schema, "result_schema", None)
@@ -320,7 +327,9 @@ def _jobs(rule: Rule, subject: Subject) -> None:
     for method, schema in _methods(rule, subject).items():
         for path in _paths(schema):
             result = _answer(rule, host, subject.job(method, path), _what(method, path))
-            decoded = [*result.chunks, result.output] if path != StreamingType.RESPONSE else result.chunks
+            decoded = (
+                [*result.chunks, result.output] if path != StreamingType.RESPONSE else result.chunks
+            )
             if path == StreamingType.RESPONSE and not result.chunks:
                 raise ConformanceError(rule, f"{_what(method, path)}: the stream sent no chunk")
             for data in decoded:
@@ -344,13 +353,15 @@ def _using_none(rule: Rule, subject: Subject) -> None:
             "utf-8", "replace"
         ):
             raise ConformanceError(
-                rule, f"several methods and none named 'run': using=None must be an error that "
-                f"asks for 'using'; got {_describe(result)}"
+                rule,
+                f"several methods and none named 'run': using=None must be an error that "
+                f"asks for 'using'; got {_describe(result)}",
             )
         return
     path = _paths(methods[default])[0]
-    via_none = _answer(rule, host, subject.job(None, path, args=subject.args(default)),
-                       f"using=None ({path.name})")
+    via_none = _answer(
+        rule, host, subject.job(None, path, args=subject.args(default)), f"using=None ({path.name})"
+    )
     named = _answer(rule, host, subject.job(default, path), _what(default, path))
     if _outcome(via_none) != _outcome(named):
         raise ConformanceError(rule, f"using=None did not give what using={default!r} gives")
@@ -363,15 +374,21 @@ def _unknown_using(rule: Rule, subject: Subject) -> None:
     path = _paths(fallback)[0] if fallback else StreamingType.NONE
     result = subject.host().run(subject.job(UNKNOWN_METHOD, path))
     if result.status != ResultStatus.OTHER_ERROR:
-        raise ConformanceError(rule, f"using={UNKNOWN_METHOD!r} through the host: {_describe(result)}")
+        raise ConformanceError(
+            rule, f"using={UNKNOWN_METHOD!r} through the host: {_describe(result)}"
+        )
     plugin = _direct(rule, subject)
     # The host passes an unknown name on to a legacy-shaped plugin, so the plugin checks too.
-    error = _expect_plugin_error(rule, lambda: plugin.run(b"", {}, UNKNOWN_METHOD),
-                                 f"run(using={UNKNOWN_METHOD!r})")
+    error = _expect_plugin_error(
+        rule, lambda: plugin.run(b"", {}, UNKNOWN_METHOD), f"run(using={UNKNOWN_METHOD!r})"
+    )
     if "Unknown method" not in error.message and list(methods) != [DEFAULT_METHOD_NAME]:
         raise ConformanceError(rule, f"the error does not say 'Unknown method': {error.message}")
-    _expect_plugin_error(rule, lambda: plugin.begin_stream(b"", {}, UNKNOWN_METHOD),
-                         f"begin_stream(using={UNKNOWN_METHOD!r})")
+    _expect_plugin_error(
+        rule,
+        lambda: plugin.begin_stream(b"", {}, UNKNOWN_METHOD),
+        f"begin_stream(using={UNKNOWN_METHOD!r})",
+    )
 
 
 def _bad_args(rule: Rule, subject: Subject) -> None:
@@ -383,8 +400,9 @@ def _bad_args(rule: Rule, subject: Subject) -> None:
             result = host.run(subject.job(method, path, args=GARBAGE))
             if result.status != ResultStatus.OTHER_ERROR or result.chunks:
                 raise ConformanceError(
-                    rule, f"{_what(method, path)} with args that do not decode: {_describe(result)}"
-                    + (f" after {len(result.chunks)} chunk(s)" if result.chunks else "")
+                    rule,
+                    f"{_what(method, path)} with args that do not decode: {_describe(result)}"
+                    + (f" after {len(result.chunks)} chunk(s)" if result.chunks else ""),
                 )
 
 
@@ -394,11 +412,17 @@ def _output_type(rule: Rule, subject: Subject) -> None:
         kind = _kind(schema)
         args = subject.args(method)
         if kind == StreamingOutputType.NON_STREAMING:
-            _expect_plugin_error(rule, lambda m=method, a=args: plugin.begin_stream(a, {}, m),
-                                 f"begin_stream() of NON_STREAMING method {method!r}")
+            _expect_plugin_error(
+                rule,
+                partial(plugin.begin_stream, args, {}, method),
+                f"begin_stream() of NON_STREAMING method {method!r}",
+            )
         if kind == StreamingOutputType.STREAMING:
-            _expect_plugin_error(rule, lambda m=method, a=args: plugin.run(a, {}, m),
-                                 f"run() of STREAMING method {method!r}")
+            _expect_plugin_error(
+                rule,
+                partial(plugin.run, args, {}, method),
+                f"run() of STREAMING method {method!r}",
+            )
 
 
 def _metadata(rule: Rule, subject: Subject) -> None:
@@ -424,17 +448,39 @@ def _pool(rule: Rule, subject: Subject) -> None:
         b = _answer(rule, fresh, subject.job(method, path), f"fresh instance, {what}")
         if _outcome(a) != _outcome(b):
             raise ConformanceError(
-                rule, f"{what}: the pooled instance answered {_outcome(a)!r}, "
-                f"a fresh one {_outcome(b)!r}"
+                rule,
+                f"{what}: the pooled instance answered {_outcome(a)!r}, "
+                f"a fresh one {_outcome(b)!r}",
             )
     stats = pooled.stats
     pooled.close()
     if stats.loaded != 1 or stats.recycled != len(jobs) - 1:
         raise ConformanceError(
-            rule, f"the pool should build and load one instance and cancel() it between "
+            rule,
+            f"the pool should build and load one instance and cancel() it between "
             f"{len(jobs)} jobs; it loaded {stats.loaded}, recycled {stats.recycled} times and "
-            f"dropped {stats.detached} (cancel() on an idle instance must not fail)"
+            f"dropped {stats.detached} (cancel() on an idle instance must not fail)",
         )
+
+
+def _cancel_at_first_chunk(errors: list[BaseException]) -> Callable[[RunningJob, bytes], None]:
+    """An ``on_chunk`` that calls the plugin's cancel() from another thread at the first chunk."""
+
+    def on_chunk(running: RunningJob, _: bytes) -> None:
+        if running.chunk_count != 1:
+            return
+
+        def cancel() -> None:
+            try:
+                running.cancel_plugin()
+            except BaseException as error:
+                errors.append(error)
+
+        thread = threading.Thread(target=cancel)
+        thread.start()
+        thread.join()
+
+    return on_chunk
 
 
 def _cancel_stream(rule: Rule, subject: Subject) -> None:
@@ -444,34 +490,31 @@ def _cancel_stream(rule: Rule, subject: Subject) -> None:
             continue
         what = _what(method, StreamingType.RESPONSE)
         errors: list[BaseException] = []
-
-        def cancel_from_another_thread(running: RunningJob, _: bytes) -> None:
-            if running.chunk_count == 1:
-                def cancel() -> None:
-                    try:
-                        running.cancel_plugin()
-                    except BaseException as error:
-                        errors.append(error)
-
-                thread = threading.Thread(target=cancel)
-                thread.start()
-                thread.join()
-
-        result = host.run(subject.job(method, StreamingType.RESPONSE), cancel_from_another_thread)
+        result = host.run(
+            subject.job(method, StreamingType.RESPONSE), _cancel_at_first_chunk(errors)
+        )
         if errors:
             raise ConformanceError(rule, f"{what}: cancel() raised {errors[0]!r}")
         if result.status != ResultStatus.SUCCESS or not result.chunks:
             raise ConformanceError(rule, f"{what}: {_describe(result)}")
         if result.stream_end is not StreamEnd.CANCELED or len(result.chunks) != 1:
+            ended = result.stream_end.value if result.stream_end else "it did not"
             raise ConformanceError(
-                rule, f"{what}: after cancel() at the first chunk the stream went on to "
-                f"{len(result.chunks)} chunk(s) and ended because {result.stream_end and result.stream_end.value}"
-                " (is_canceled() must turn true and the stream must stop)"
+                rule,
+                f"{what}: after cancel() at the first chunk the stream went on to "
+                f"{len(result.chunks)} chunk(s) and ended because {ended} "
+                "(is_canceled() must turn true and the stream must stop)",
             )
-        again = _answer(rule, host, subject.job(method, StreamingType.RESPONSE),
-                        f"{what}, the job after a cancelled stream on the pooled instance")
+        again = _answer(
+            rule,
+            host,
+            subject.job(method, StreamingType.RESPONSE),
+            f"{what}, the job after a cancelled stream on the pooled instance",
+        )
         if again.stream_end is not StreamEnd.END:
-            raise ConformanceError(rule, f"{what}: the next stream ended because {again.stream_end}")
+            raise ConformanceError(
+                rule, f"{what}: the next stream ended because {again.stream_end}"
+            )
     host.close()
 
 
@@ -498,27 +541,34 @@ class _HeldOnce:
         return self._plugin.receive_stream()
 
 
+def _held_factory(
+    factory: Callable[[], Any], armed: threading.Event, release: threading.Event
+) -> Callable[[], Any]:
+    return lambda: _HeldOnce(factory(), armed, release)
+
+
 def _timeout(rule: Rule, subject: Subject) -> None:
     reference = subject.host()
     for method, schema in _methods(rule, subject).items():
         for path in _paths(schema)[:2]:
             what = _what(method, path)
             armed, release = threading.Event(), threading.Event()
-            host = Host(lambda a=armed, r=release: _HeldOnce(subject.factory(), a, r),
-                        use_static=True)
+            host = Host(_held_factory(subject.factory, armed, release), use_static=True)
             job = subject.job(method, path, timeout_ms=subject.overrun_timeout_ms)
             try:
                 held = host.run(job)
                 if not held.timed_out:
                     raise ConformanceError(
-                        rule, f"{what}: a job held past its timeout was reported as {_describe(held)}"
+                        rule,
+                        f"{what}: a job held past its timeout was reported as {_describe(held)}",
                     )
                 expected = _answer(rule, reference, subject.job(method, path), what)
                 after = host.run(subject.job(method, path))
                 if not after.ok or _outcome(after) != _outcome(expected):
                     raise ConformanceError(
-                        rule, f"{what}: after a timeout the pool answered the next job with "
-                        f"{_describe(after)}"
+                        rule,
+                        f"{what}: after a timeout the pool answered the next job with "
+                        f"{_describe(after)}",
                     )
             finally:
                 release.set()
@@ -531,17 +581,26 @@ def _collect(rule: Rule, subject: Subject) -> None:
         kind = _kind(schema)
         if kind == StreamingOutputType.NON_STREAMING:
             continue
-        collected = _answer(rule, host, subject.job(method, StreamingType.INTERNAL),
-                            f"{_what(method, StreamingType.INTERNAL)} (collect_stream() on a "
-                            "fresh, never-loaded instance)")
+        collected = _answer(
+            rule,
+            host,
+            subject.job(method, StreamingType.INTERNAL),
+            f"{_what(method, StreamingType.INTERNAL)} (collect_stream() on a "
+            "fresh, never-loaded instance)",
+        )
         if kind == StreamingOutputType.BOTH:
-            ran = _answer(rule, host, subject.job(method, StreamingType.NONE),
-                          _what(method, StreamingType.NONE))
+            ran = _answer(
+                rule,
+                host,
+                subject.job(method, StreamingType.NONE),
+                _what(method, StreamingType.NONE),
+            )
             if collected.output != ran.output:
                 raise ConformanceError(
-                    rule, f"method {method!r}: collect_stream() gave "
+                    rule,
+                    f"method {method!r}: collect_stream() gave "
                     f"{codec(schema.result_proto).decode(collected.output)}, run() gave "
-                    f"{codec(schema.result_proto).decode(ran.output)}"
+                    f"{codec(schema.result_proto).decode(ran.output)}",
                 )
 
 
@@ -581,13 +640,16 @@ def _errors(rule: Rule, subject: Subject) -> None:
         try:
             result = host.run(job)
         except BaseException as error:
-            raise ConformanceError(rule, f"{step}: {type(error).__name__} escaped the host") from None
+            raise ConformanceError(
+                rule, f"{step}: {type(error).__name__} escaped the host"
+            ) from None
         text = result.error or ""
         if result.status != status or INJECTED not in text or result.stream_end is not end:
             raise ConformanceError(
-                rule, f"{step}: expected {status.name}"
+                rule,
+                f"{step}: expected {status.name}"
                 + (f" and a stream ending because {end.value}" if end else "")
-                + f" naming the exception, got {_describe(result)}"
+                + f" naming the exception, got {_describe(result)}",
             )
 
     with _raising(cls, "__init__", RuntimeError(INJECTED)):
@@ -598,34 +660,54 @@ def _errors(rule: Rule, subject: Subject) -> None:
                 rule, f"the entry point let {type(error).__name__} out of a failing constructor"
             ) from None
         # The guard sees no schemas now, so only a non-streaming job gets through it.
-        expect("a constructor that raises", subject.job(method, StreamingType.NONE),
-               ResultStatus.FATAL_ERROR)
+        expect(
+            "a constructor that raises",
+            subject.job(method, StreamingType.NONE),
+            ResultStatus.FATAL_ERROR,
+        )
     with _raising(cls, "load", RuntimeError(INJECTED)):
         expect("load() that raises", subject.job(method, path), ResultStatus.FATAL_ERROR)
     for name, schema in methods.items():
         paths = _paths(schema)
-        for error in (RuntimeError(INJECTED), SystemExit(INJECTED), KeyboardInterrupt(INJECTED)):
-            kind = type(error).__name__
+        for injected in (RuntimeError(INJECTED), SystemExit(INJECTED), KeyboardInterrupt(INJECTED)):
+            kind = type(injected).__name__
             if StreamingType.NONE in paths:
-                with _raising(cls, "run", error):
+                with _raising(cls, "run", injected):
                     plugin = _direct(rule, subject)
-                    caught = _expect_plugin_error(rule, lambda p=plugin, m=name: p.run(
-                        subject.args(m), {}, m), f"run() raising {kind}")
+                    caught = _expect_plugin_error(
+                        rule,
+                        partial(plugin.run, subject.args(name), {}, name),
+                        f"run() raising {kind}",
+                    )
                     if kind not in caught.message:
-                        raise ConformanceError(rule, f"the PluginError lost the type {kind}: {caught}")
-                    expect(f"run() raising {kind}", subject.job(name, StreamingType.NONE),
-                           ResultStatus.OTHER_ERROR)
+                        raise ConformanceError(
+                            rule, f"the PluginError lost the type {kind}: {caught}"
+                        )
+                    expect(
+                        f"run() raising {kind}",
+                        subject.job(name, StreamingType.NONE),
+                        ResultStatus.OTHER_ERROR,
+                    )
             if StreamingType.RESPONSE in paths:
-                with _raising(cls, "begin_stream", error):
-                    expect(f"begin_stream() raising {kind}", subject.job(name, StreamingType.RESPONSE),
-                           ResultStatus.OTHER_ERROR)
-                with _raising(cls, "receive_stream", error):
+                with _raising(cls, "begin_stream", injected):
+                    expect(
+                        f"begin_stream() raising {kind}",
+                        subject.job(name, StreamingType.RESPONSE),
+                        ResultStatus.OTHER_ERROR,
+                    )
+                with _raising(cls, "receive_stream", injected):
                     plugin = _direct(rule, subject)
                     plugin.begin_stream(subject.args(name), {}, name)
-                    _expect_plugin_error(rule, plugin.receive_stream, f"receive_stream() raising {kind}")
+                    _expect_plugin_error(
+                        rule, plugin.receive_stream, f"receive_stream() raising {kind}"
+                    )
                     # JobWorkerP logs it and ends the stream; the job stays SUCCESS.
-                    expect(f"receive_stream() raising {kind}", subject.job(name, StreamingType.RESPONSE),
-                           ResultStatus.SUCCESS, StreamEnd.ERROR)
+                    expect(
+                        f"receive_stream() raising {kind}",
+                        subject.job(name, StreamingType.RESPONSE),
+                        ResultStatus.SUCCESS,
+                        StreamEnd.ERROR,
+                    )
 
 
 def _cancel_flag(rule: Rule, subject: Subject) -> None:
@@ -635,7 +717,9 @@ def _cancel_flag(rule: Rule, subject: Subject) -> None:
         before = _direct_answer(plugin, method, path, subject)
         plugin.cancel()
         if plugin.is_canceled() is not True:
-            raise ConformanceError(rule, f"method {method!r}: after cancel(), is_canceled() is false")
+            raise ConformanceError(
+                rule, f"method {method!r}: after cancel(), is_canceled() is false"
+            )
         if _direct_answer(plugin, method, path, subject) != before:
             raise ConformanceError(
                 rule, f"method {method!r}: a cancelled instance answered the next job differently"
@@ -656,42 +740,102 @@ def _client_stream(rule: Rule, subject: Subject) -> None:
 
 
 RULES: list[Rule] = [
-    Rule("constructor", "The entry point takes no arguments and builds a working instance within "
-         "the host's time limit, every time: JobWorkerP builds one for every schema read and job",
-         _constructor),
-    Rule("schemas", "A fresh instance answers its schemas before load(): method_proto_map(), "
-         "settings_schema() (a JSON Schema) and method_json_schema_map() for the same methods",
-         _schemas),
-    Rule("proto-texts", "Every proto text compiles alone with protoc, imports nothing, declares "
-         "its own message first, and the JSON Schemas describe those messages", _proto_texts),
-    Rule("load", "load() accepts empty settings and refuses settings it cannot decode "
-         "(FATAL_ERROR)", _load),
-    Rule("jobs", "Every method answers its sample args by each path its output type allows, "
-         "within the job timeout, with results that decode; every stream ends", _jobs),
-    Rule("using-none", "using=None is passed on as None and reaches the default method "
-         "('run', or the only method)", _using_none),
-    Rule("unknown-using", "An unknown method name is an error (OTHER_ERROR, a PluginError from "
-         "the plugin), never a silent default", _unknown_using),
-    Rule("bad-args", "Args that do not decode fail the job (OTHER_ERROR) before any chunk",
-         _bad_args),
-    Rule("output-type", "A method refuses the entry point its output type excludes: "
-         "begin_stream() of NON_STREAMING and run() of STREAMING raise PluginError", _output_type),
-    Rule("metadata", "Job metadata goes in and comes out: run() returns it with the result, "
-         "a stream's End carries it", _metadata),
-    Rule("pool", "N jobs on one pooled instance (cancel() between jobs) give the same results as "
-         "N fresh instances", _pool),
-    Rule("cancel-flag", "cancel() makes is_canceled() true, and the next run()/begin_stream() "
-         "clears it and answers as before", _cancel_flag),
-    Rule("cancel-stream", "cancel() from another thread during a stream ends it at the next "
-         "chunk, and the pooled instance serves the next stream", _cancel_stream),
-    Rule("timeout", "A job over its timeout is reported as a timeout and the pool still serves "
-         "the next job", _timeout),
-    Rule("collect", "collect_stream() on a fresh, never-loaded instance gives run()'s result for "
-         "every BOTH method and a result for every STREAMING one", _collect),
-    Rule("errors", "An exception in the constructor, load(), run() or the stream becomes an error "
-         "result and never escapes: only PluginError leaves the plugin", _errors),
-    Rule("client-stream", "Client streaming is declined: no method requires it and "
-         "supports_client_stream() is False", _client_stream),
+    Rule(
+        "constructor",
+        "The entry point takes no arguments and builds a working instance within "
+        "the host's time limit, every time: JobWorkerP builds one for every schema read and job",
+        _constructor,
+    ),
+    Rule(
+        "schemas",
+        "A fresh instance answers its schemas before load(): method_proto_map(), "
+        "settings_schema() (a JSON Schema) and method_json_schema_map() for the same methods",
+        _schemas,
+    ),
+    Rule(
+        "proto-texts",
+        "Every proto text compiles alone with protoc, imports nothing, declares "
+        "its own message first, and the JSON Schemas describe those messages",
+        _proto_texts,
+    ),
+    Rule(
+        "load",
+        "load() accepts empty settings and refuses settings it cannot decode (FATAL_ERROR)",
+        _load,
+    ),
+    Rule(
+        "jobs",
+        "Every method answers its sample args by each path its output type allows, "
+        "within the job timeout, with results that decode; every stream ends",
+        _jobs,
+    ),
+    Rule(
+        "using-none",
+        "using=None is passed on as None and reaches the default method "
+        "('run', or the only method)",
+        _using_none,
+    ),
+    Rule(
+        "unknown-using",
+        "An unknown method name is an error (OTHER_ERROR, a PluginError from "
+        "the plugin), never a silent default",
+        _unknown_using,
+    ),
+    Rule(
+        "bad-args", "Args that do not decode fail the job (OTHER_ERROR) before any chunk", _bad_args
+    ),
+    Rule(
+        "output-type",
+        "A method refuses the entry point its output type excludes: "
+        "begin_stream() of NON_STREAMING and run() of STREAMING raise PluginError",
+        _output_type,
+    ),
+    Rule(
+        "metadata",
+        "Job metadata goes in and comes out: run() returns it with the result, "
+        "a stream's End carries it",
+        _metadata,
+    ),
+    Rule(
+        "pool",
+        "N jobs on one pooled instance (cancel() between jobs) give the same results as "
+        "N fresh instances",
+        _pool,
+    ),
+    Rule(
+        "cancel-flag",
+        "cancel() makes is_canceled() true, and the next run()/begin_stream() "
+        "clears it and answers as before",
+        _cancel_flag,
+    ),
+    Rule(
+        "cancel-stream",
+        "cancel() from another thread during a stream ends it at the next "
+        "chunk, and the pooled instance serves the next stream",
+        _cancel_stream,
+    ),
+    Rule(
+        "timeout",
+        "A job over its timeout is reported as a timeout and the pool still serves the next job",
+        _timeout,
+    ),
+    Rule(
+        "collect",
+        "collect_stream() on a fresh, never-loaded instance gives run()'s result for "
+        "every BOTH method and a result for every STREAMING one",
+        _collect,
+    ),
+    Rule(
+        "errors",
+        "An exception in the constructor, load(), run() or the stream becomes an error "
+        "result and never escapes: only PluginError leaves the plugin",
+        _errors,
+    ),
+    Rule(
+        "client-stream",
+        "Client streaming is declined: no method requires it and supports_client_stream() is False",
+        _client_stream,
+    ),
 ]
 RULES_BY_ID = {rule.id: rule for rule in RULES}
 

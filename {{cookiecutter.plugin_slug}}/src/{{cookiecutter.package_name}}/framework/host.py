@@ -28,6 +28,7 @@ Needs only the standard library; JSON comes from ``codec.py``.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import queue
@@ -127,7 +128,9 @@ class JobResult:
         if self.stream_end not in (None, StreamEnd.END):
             assert self.stream_end is not None
             detail = (self.trailer or {}).get(RUN_STREAM_ERROR_KEY) or "; ".join(self.warnings)
-            return f"stream ended early: {self.stream_end.value}" + (f" ({detail})" if detail else "")
+            return f"stream ended early: {self.stream_end.value}" + (
+                f" ({detail})" if detail else ""
+            )
         return None
 
     @property
@@ -175,10 +178,8 @@ class _Token:
         self.future: Future[None] = Future()
 
     def cancel(self) -> None:
-        try:
+        with contextlib.suppress(InvalidStateError):  # cancelled twice
             self.future.set_result(None)
-        except InvalidStateError:
-            pass
 
     @property
     def cancelled(self) -> bool:
@@ -215,7 +216,8 @@ class _Instance:
             with self.lock:
                 try:
                     future.set_result(call())
-                except BaseException as error:  # SystemExit too: it must not end this thread quietly
+                # SystemExit too: nothing may end this thread quietly.
+                except BaseException as error:
                     future.set_exception(error)
 
     def submit(self, call: Callable[[], Any]) -> Future[Any]:
@@ -223,7 +225,9 @@ class _Instance:
         self._queue.put((call, future))
         return future
 
-    def call(self, call: Callable[[], Any], limit: float | None, token: _Token | None = None) -> Any:
+    def call(
+        self, call: Callable[[], Any], limit: float | None, token: _Token | None = None
+    ) -> Any:
         """The call's value; raises what it raised, ``_Overran`` or ``_Interrupted``."""
         future = self.submit(call)
         waiting: list[Future[Any]] = [future] if token is None else [future, token.future]
@@ -369,7 +373,7 @@ class Host:
                 )
 
             try:
-                info = instance.call(read, limit)
+                info: RunnerInfo = instance.call(read, limit)
             except _Overran:
                 raise HostError(f"the schema read took longer than {limit:g} s") from None
             except BaseException as error:
@@ -504,8 +508,15 @@ class Host:
             {},
         )
 
-    def _call(self, instance: _Instance, call: Callable[[], Any], job: Job, token: _Token,
-              during: str, metadata: Mapping[str, str]) -> Any:
+    def _call(
+        self,
+        instance: _Instance,
+        call: Callable[[], Any],
+        job: Job,
+        token: _Token,
+        during: str,
+        metadata: Mapping[str, str],
+    ) -> Any:
         """A job-time call: its value, or the ``_Failed`` that ends the job."""
         try:
             return instance.call(call, self._limit(job), token)
@@ -513,12 +524,17 @@ class Host:
             instance.try_cancel()  # skipped: the overrunning call holds the instance
             raise self._timeout(job, during) from None
         except _Interrupted:
-            raise _Failed(ResultStatus.CANCELLED, f"the job was cancelled during {during}",
-                          metadata) from None
+            raise _Failed(
+                ResultStatus.CANCELLED, f"the job was cancelled during {during}", metadata
+            ) from None
         except BaseException as error:
-            metadata = error.metadata if isinstance(error, PluginError) else metadata
-            raise _Failed(ResultStatus.OTHER_ERROR, _describe_error(error, during),
-                          metadata) from None
+            # A PluginError carries the map the plugin returned with it; a converted exception is a
+            # panic, which keeps the job's metadata.
+            if isinstance(error, PluginError) and error.error_type is None:
+                metadata = error.metadata
+            raise _Failed(
+                ResultStatus.OTHER_ERROR, _describe_error(error, during), metadata
+            ) from None
 
     def _construct(self, *, schema_read: bool = False) -> _Instance:
         """A new instance, built on its own thread within the constructor's time limit."""
@@ -530,14 +546,20 @@ class Host:
             plugin = instance.call(self.factory, self.constructor_timeout)
         except _Overran:
             instance.stop()
-            raise _Failed(ResultStatus.FATAL_ERROR,
-                          f"error in loading runner {self._name}: the constructor took longer "
-                          f"than {self.constructor_timeout:g} s", {}) from None
+            raise _Failed(
+                ResultStatus.FATAL_ERROR,
+                f"error in loading runner {self._name}: the constructor took longer "
+                f"than {self.constructor_timeout:g} s",
+                {},
+            ) from None
         except BaseException as error:
             instance.stop()
-            raise _Failed(ResultStatus.FATAL_ERROR,
-                          f"error in loading runner {self._name}: "
-                          f"{_describe_error(error, 'the constructor')}", {}) from None
+            raise _Failed(
+                ResultStatus.FATAL_ERROR,
+                f"error in loading runner {self._name}: "
+                f"{_describe_error(error, 'the constructor')}",
+                {},
+            ) from None
         instance.plugin = plugin
         return instance
 
@@ -550,8 +572,14 @@ class Host:
         with self._lock:
             self.stats.loaded += 1
         try:
-            self._call(instance, lambda: instance.plugin.load(self.settings), job, token,
-                       "load()", job.metadata)
+            self._call(
+                instance,
+                lambda: instance.plugin.load(self.settings),
+                job,
+                token,
+                "load()",
+                job.metadata,
+            )
         except _Failed as failure:
             instance.stop()
             failure.metadata = dict(job.metadata)
@@ -569,8 +597,9 @@ class Host:
                 while not self._idle and self._slots >= self.pool_size and not token.cancelled:
                     self._lock.wait(0.05)
                 if token.cancelled:
-                    raise _Failed(ResultStatus.CANCELLED, "Job was cancelled before execution",
-                                  job.metadata)
+                    raise _Failed(
+                        ResultStatus.CANCELLED, "Job was cancelled before execution", job.metadata
+                    )
                 if not self._idle:
                     self._slots += 1
                     break
@@ -614,12 +643,21 @@ class Host:
         """The worker wrapper's ``using`` rule, on the job's own instance."""
         if job.using is None:
             return
-        methods = self._call(instance, instance.plugin.method_proto_map, job, token,
-                             "method_proto_map()", job.metadata)
+        methods = self._call(
+            instance,
+            instance.plugin.method_proto_map,
+            job,
+            token,
+            "method_proto_map()",
+            job.metadata,
+        )
         if not isinstance(methods, dict):
-            raise _Failed(ResultStatus.OTHER_ERROR,
-                          f"plugin runner panicked: method_proto_map() returned "
-                          f"{type(methods).__name__}, expected dict", job.metadata)
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"plugin runner panicked: method_proto_map() returned "
+                f"{type(methods).__name__}, expected dict",
+                job.metadata,
+            )
         if list(methods) == [DEFAULT_METHOD_NAME]:
             if job.using != DEFAULT_METHOD_NAME:
                 result.warnings.append(
@@ -628,23 +666,41 @@ class Host:
                 )
             return
         if job.using not in methods:
-            raise _Failed(ResultStatus.OTHER_ERROR,
-                          f"Unknown method '{job.using}' for plugin {self._name}", job.metadata)
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"Unknown method '{job.using}' for plugin {self._name}",
+                job.metadata,
+            )
 
     def _run(self, instance: _Instance, job: Job, result: JobResult, token: _Token) -> None:
         plugin = instance.plugin
-        value = self._call(instance, lambda: plugin.run(job.args, dict(job.metadata), job.using),
-                           job, token, "run()", job.metadata)
+        value = self._call(
+            instance,
+            lambda: plugin.run(job.args, dict(job.metadata), job.using),
+            job,
+            token,
+            "run()",
+            job.metadata,
+        )
         if not _is_result(value):
-            raise _Failed(ResultStatus.OTHER_ERROR,
-                          f"plugin runner panicked: run() returned {type(value).__name__}, "
-                          "expected tuple[bytes, dict[str, str]]", job.metadata)
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"plugin runner panicked: run() returned {type(value).__name__}, "
+                "expected tuple[bytes, dict[str, str]]",
+                job.metadata,
+            )
         result.output, result.metadata = value[0], dict(value[1])
 
     def _stream(self, instance: _Instance, running: RunningJob, result: JobResult) -> None:
         job, token, plugin = running.job, running._token, instance.plugin
-        self._call(instance, lambda: plugin.begin_stream(job.args, dict(job.metadata), job.using),
-                   job, token, "begin_stream()", job.metadata)
+        self._call(
+            instance,
+            lambda: plugin.begin_stream(job.args, dict(job.metadata), job.using),
+            job,
+            token,
+            "begin_stream()",
+            job.metadata,
+        )
         result.trailer = dict(job.metadata)
         limit = self._limit(job)
         while True:
@@ -713,15 +769,23 @@ class Host:
             raise _Failed(ResultStatus.OTHER_ERROR, failure.message, {}) from None
         chunks: Iterable[bytes] = iter(list(result.chunks))
         try:
-            value = self._call(collector,
-                               lambda: collector.plugin.collect_stream(chunks, job.using),
-                               job, _Token(), "collect_stream()", {})
+            value = self._call(
+                collector,
+                lambda: collector.plugin.collect_stream(chunks, job.using),
+                job,
+                _Token(),
+                "collect_stream()",
+                {},
+            )
         finally:
             self._checkin_collector(collector)
         if not _is_result(value):
-            raise _Failed(ResultStatus.OTHER_ERROR,
-                          f"plugin runner panicked: collect_stream() returned "
-                          f"{type(value).__name__}, expected tuple[bytes, dict[str, str]]", {})
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"plugin runner panicked: collect_stream() returned "
+                f"{type(value).__name__}, expected tuple[bytes, dict[str, str]]",
+                {},
+            )
         # The returned metadata is ignored, as the workflow does.
         result.output = value[0]
 

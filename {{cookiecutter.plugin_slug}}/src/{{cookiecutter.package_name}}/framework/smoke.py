@@ -28,8 +28,15 @@ def check_method(host: Host, method: str, output_type: StreamingOutputType | Non
         paths += [StreamingType.RESPONSE, StreamingType.INTERNAL]
     outputs = {}
     for path in paths:
-        result = host.run(Job(metadata={"smoke": "1"}, using=method, streaming_type=path,
-                              timeout_ms=10_000, max_chunks=10_000))
+        result = host.run(
+            Job(
+                metadata={"smoke": "1"},
+                using=method,
+                streaming_type=path,
+                timeout_ms=10_000,
+                max_chunks=10_000,
+            )
+        )
         if not result.ok:
             raise SmokeError(f"method '{method}' ({path.name}): {result.error}")
         if path == StreamingType.RESPONSE and not result.chunks:

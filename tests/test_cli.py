@@ -1,0 +1,170 @@
+"""``python -m <package>`` on freshly generated plugins, for each streaming mode.
+
+The CLI runs as a user runs it, in a child process: ``describe``, ``run --args``, ``--stream``,
+``--static --repeat 100``, the JSON output, and the one-line reason and exit status of a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import Venv, build_wheel, render
+
+MODES = ["both", "non_streaming", "streaming"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(tmp_path_factory.mktemp(request.param), streaming_mode=request.param)
+
+
+@pytest.fixture(scope="module")
+def default_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render(tmp_path_factory.mktemp("default"))
+
+
+def cli(project: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hello_world", *arguments],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+    )
+
+
+def mode(project: Path) -> str:
+    return project.parent.name.rstrip("0123456789")
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def test_describe(project: Path) -> None:
+    readable = cli(project, "describe")
+    assert readable.returncode == 0, readable.stderr
+    kind = mode(project).upper()
+    assert f"method run ({kind})" in readable.stdout
+    data = json.loads(cli(project, "describe", "--json").stdout)
+    assert data["name"] == "HelloWorld" and data["description"]
+    assert data["settings_schema"]["properties"] == {"greeting": {"type": "string"}}
+    method = data["methods"]["run"]
+    assert method["output_type"] == kind
+    assert method["args_schema"]["title"] == "RunArgs"
+    assert "message" in method["result_schema"]["properties"]
+
+
+def test_run_with_json_args(project: Path) -> None:
+    result = cli(project, "run", "--args", '{"name": "Ada"}', "--settings", '{"greeting": "Hi"}',
+                 "--metadata", "trace=7")
+    if mode(project) == "streaming":
+        assert result.returncode == 2
+        assert "runner does not support non-streaming" in one_line_error(result)
+        assert "--stream" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    assert 'result:   {"message": "Hi, Ada!"}' in result.stdout
+    assert 'metadata: {"trace": "7"}' in result.stdout
+
+
+@pytest.mark.parametrize("stream", ["response", "internal"])
+def test_run_a_stream(project: Path, stream: str) -> None:
+    result = cli(project, "run", "--args", '{"name": "Ada Lovelace"}', "--stream", stream, "--json")
+    if mode(project) == "non_streaming":
+        assert result.returncode == 2
+        assert "runner does not support streaming" in one_line_error(result)
+        return
+    assert result.returncode == 0, result.stderr
+    (job,) = json.loads(result.stdout)["jobs"]
+    assert job["status"] == "SUCCESS" and job["stream_end"] == "END"
+    assert [chunk["delta"] for chunk in job["chunks"]] == ["Hello, ", "Ada ", "Lovelace!"]
+    if stream == "internal":
+        assert job["result"] == {"message": "Hello, Ada Lovelace!"}
+    readable = cli(project, "run", "--args", '{"name": "Ada"}', "--stream", stream)
+    assert '  chunk 1: {"delta": "Hello, "}' in readable.stdout
+
+
+def test_a_pooled_instance_serves_a_hundred_jobs(project: Path) -> None:
+    stream = [] if mode(project) == "non_streaming" else ["--stream"]
+    result = cli(project, "run", "--static", "--repeat", "100", "--args", '{"name": "Ada"}',
+                 *stream, "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert len(data["jobs"]) == 100 and data["identical"] is True
+    assert {job["status"] for job in data["jobs"]} == {"SUCCESS"}
+    assert data["host"]["load_calls"] == 1
+    assert data["host"]["cancel_between_jobs"] == 99
+    assert data["host"]["schema_reads"] == 100
+    readable = cli(project, "run", "--static", "--repeat", "100", *stream)
+    assert "100 jobs: 100 succeeded, 0 failed; all outcomes identical" in readable.stdout
+    assert "load() 1, cancel() between jobs 99" in readable.stdout
+
+
+@pytest.mark.parametrize(
+    ("arguments", "reason"),
+    [
+        (["--args", "{not json"], "args are not valid JSON"),
+        (["--args", '{"nme": "Ada"}'], "args do not fit RunArgs"),
+        (["--using", "nope"], "unknown method 'nope'"),
+        (["--metadata", "novalue"], "neither KEY=VALUE nor a JSON object"),
+        (["--args", "@/no/such/file.json"], "cannot read args from /no/such/file.json"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(default_project: Path, arguments: list[str], reason: str) -> None:
+    project = default_project
+    result = cli(project, "run", *arguments)
+    assert result.returncode == 2
+    assert reason in one_line_error(result)
+
+
+def test_args_from_a_file(default_project: Path, tmp_path: Path) -> None:
+    project = default_project
+    (tmp_path / "args.json").write_text('{"name": "File"}')
+    result = cli(project, "run", "--args", f"@{tmp_path / 'args.json'}", "--json")
+    assert json.loads(result.stdout)["jobs"][0]["result"] == {"message": "Hello, File!"}
+
+
+def test_a_failed_job_exits_1_with_its_status(default_project: Path) -> None:
+    project = default_project
+    # Settings the plugin cannot decode make load() fail: FATAL_ERROR, as in JobWorkerP.
+    settings = project / "src" / "hello_world" / "protos" / "settings.proto"
+    original = settings.read_text()
+    # Not an edit of the plugin: the CLI encodes with the proto text, the plugin decodes with
+    # its compiled module, so a text with a different field type produces undecodable bytes.
+    settings.write_text(original.replace("string greeting = 1;", "int32 greeting = 1;"))
+    try:
+        result = cli(project, "run", "--settings", '{"greeting": 5}')
+    finally:
+        settings.write_text(original)
+    assert result.returncode == 1, result.stdout
+    assert one_line_error(result).startswith("error: FATAL_ERROR: error in loading runner")
+
+
+def test_without_grpcio_tools_run_says_what_to_install(tmp_path: Path) -> None:
+    project = render(tmp_path / "out")
+    wheel = build_wheel(project, tmp_path / "dist")
+    venv = Venv(tmp_path / "venv")
+    venv.install(wheel)  # protobuf only, no dev extra
+    described = subprocess.run([venv.python, "-m", "hello_world", "describe"],
+                               capture_output=True, text=True, check=False)
+    assert described.returncode == 0, described.stderr
+    result = subprocess.run([venv.python, "-m", "hello_world", "run", "--args", '{"name": "Ada"}'],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 2
+    line = one_line_error(result)
+    assert "grpcio-tools is not installed" in line and "pip install -e '.[dev]'" in line
+    smoke = subprocess.run([venv.python, "-m", "hello_world.framework.smoke"],
+                           capture_output=True, text=True, check=False)
+    assert smoke.returncode == 0, smoke.stderr  # the host itself needs only protobuf
