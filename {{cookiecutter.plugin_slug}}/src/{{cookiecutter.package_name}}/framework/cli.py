@@ -5,6 +5,7 @@
 Schemas of the settings, args and results. ``run`` encodes settings and args given as JSON with
 the plugin's own proto texts (as JobWorkerP's client does), runs jobs through ``host.Host``
 and shows the results as JSON. Readable output by default; ``--json`` prints one JSON document.
+``mcp`` serves the methods as MCP tools over stdio (``adapters/mcp_server.py``, ``mcp`` extra).
 Exit status: 0 when every job succeeded, 1 when a job or the plugin failed, 2 for a refused
 job or bad input; the reason is one line on stderr.
 """
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Describe this JobWorkerP plugin, or run it the way JobWorkerP does."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{describe,run}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{describe,run,mcp}")
     describe = commands.add_parser("describe", help="name, methods and JSON Schemas")
     describe.add_argument("--json", action="store_true", help="print one JSON document")
     run = commands.add_parser(
@@ -108,6 +109,15 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel a stream after N chunks (a local guard, not JobWorkerP's)",
     )
     run.add_argument("--json", action="store_true", help="print one JSON document")
+    mcp = commands.add_parser(
+        "mcp", help="serve the methods as MCP tools over stdio (needs the 'mcp' extra)"
+    )
+    mcp.add_argument(
+        "--settings",
+        default="",
+        metavar="JSON|@FILE",
+        help="settings for load(), as JSON (default: none, i.e. empty bytes)",
+    )
     return parser
 
 
@@ -365,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if options.command == "describe":
             return describe(Host(load_multi_method_plugin), options.json)
+        if options.command == "mcp":
+            from .adapters.mcp_server import command  # the mcp extra is imported only here
+
+            return command(options.settings)
         return run(options)
     except _Exit as error:
         _fail(error.code, error.reason)
