@@ -1,0 +1,115 @@
+"""Generated plugins are clean under the tools their users run: ruff and mypy --strict.
+
+Every rendered project must pass ``ruff check``, ``ruff format --check`` and ``mypy`` (the
+generated ``pyproject.toml`` sets ``strict = true`` and ``files = ["src", "tests"]``) exactly as
+they come out of the template. The post-generation hook has compiled the protos in place, so the
+``_pb2.pyi`` stubs that protoc's ``--pyi_out`` writes are there for mypy; protobuf and
+types-protobuf come from the environment running the tests (requirements/test.txt).
+
+The default lane renders a covering set (every value of every choice, every method-list shape);
+the full lane renders every combination.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import CHOICES, render, run
+
+# Method lists: the default method alone, several methods, no ``run`` method at all, and names
+# whose digits must sort the way ruff's import sorter sorts them (step9 before step10).
+METHOD_LISTS = ["run", "run,summarize_text", "summarize_text", "step9,step10"]
+
+# Each streaming mode, license, python_min and method list appears at least once.
+COVERING = [
+    {"streaming_mode": "both", "license": "MIT", "python_min": "3.10", "methods": "run"},
+    {
+        "streaming_mode": "non_streaming",
+        "license": "Apache-2.0",
+        "python_min": "3.11",
+        "methods": "run,summarize_text",
+    },
+    {
+        "streaming_mode": "streaming",
+        "license": "BSD-3-Clause",
+        "python_min": "3.12",
+        "methods": "summarize_text",
+    },
+    {
+        "streaming_mode": "both",
+        "license": "Proprietary",
+        "python_min": "3.13",
+        "methods": "step9,step10",
+    },
+]
+
+
+def every_combination() -> list[dict[str, str]]:
+    """streaming_mode x license x python_min x METHOD_LISTS."""
+    keys = ["streaming_mode", "license", "python_min"]
+    return [
+        {**dict(zip(keys, values, strict=True)), "methods": methods}
+        for *values, methods in itertools.product(*(CHOICES[key] for key in keys), METHOD_LISTS)
+    ]
+
+
+def case_id(answers: dict[str, str]) -> str:
+    return "-".join(answers[key] for key in ("streaming_mode", "license", "python_min", "methods"))
+
+
+def mypy(project: Path) -> None:
+    """mypy as the project configures it: strict, on src/ and tests/."""
+    result = run(
+        [sys.executable, "-m", "mypy", "--cache-dir", project / ".mypy_cache"], cwd=project
+    )
+    assert "Success: no issues found" in result.stdout
+
+
+def check_quality(project: Path) -> None:
+    """ruff check, ruff format --check and mypy --strict, each from the project's folder."""
+    run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=project)
+    run([sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."], cwd=project)
+    mypy(project)
+
+
+def check_combination(tmp_path: Path, answers: dict[str, str]) -> None:
+    project = render(tmp_path, **answers)
+    package = answers.get("package_name", "hello_world")
+    stubs = sorted(path.name for path in (project / "src" / package / "protos").glob("*_pb2.pyi"))
+    methods = [name.strip() for name in answers["methods"].split(",")]
+    expected = ["settings", *(f"{m}_{role}" for m in methods for role in ("args", "result"))]
+    assert stubs == sorted(f"{stem}_pb2.pyi" for stem in expected)
+    check_quality(project)
+
+
+def test_configuration_is_strict(tmp_path: Path) -> None:
+    """mypy's strictness and ruff's rule set come from the generated pyproject.toml."""
+    project = render(tmp_path)
+    text = (project / "pyproject.toml").read_text("utf-8")
+    assert "[tool.mypy]\nstrict = true\n" in text
+    assert 'files = ["src", "tests"]' in text
+    assert 'select = ["E", "F", "W", "I", "B", "UP", "SIM", "RUF"]' in text
+
+
+def test_mypy_finds_a_type_error(tmp_path: Path) -> None:
+    """The check is real: a type error in the user's file makes mypy fail."""
+    project = render(tmp_path)
+    runner = project / "src" / "hello_world" / "runner.py"
+    runner.write_text(runner.read_text("utf-8") + "\n\nWRONG: int = RUNNER_NAME\n", "utf-8")
+    with pytest.raises(AssertionError, match="Incompatible types in assignment"):
+        mypy(project)
+
+
+@pytest.mark.parametrize("answers", COVERING, ids=case_id)
+def test_covering_set_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str, str]) -> None:
+    check_combination(tmp_path, answers)
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("answers", every_combination(), ids=case_id)
+def test_every_combination_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str, str]) -> None:
+    check_combination(tmp_path, answers)
