@@ -301,12 +301,14 @@ def run(options: argparse.Namespace) -> int:
             try:
                 running = host.submit(job, print_chunk if readable and index == 1 else None)
             except EnqueueRejected as error:
-                hint = (
-                    " (add --stream)"
-                    if "non-streaming" in str(error)
-                    else (" (leave out --stream)" if "support streaming" in str(error) else "")
-                )
-                raise _Exit(2, f"job refused: {error}{hint}") from None
+                reason = str(error)
+                if "'using'" in reason:
+                    hint = ""
+                elif "non-streaming" in reason:
+                    hint = " (add --stream)"
+                else:
+                    hint = " (leave out --stream)" if "support streaming" in reason else ""
+                raise _Exit(2, f"job refused: {reason}{hint}") from None
             result = _wait(running)
             results.append(result)
             outcome = (result.status, result.output, result.chunks)

@@ -32,6 +32,7 @@ from .codec import codec
 from .contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
 from .guard import GuardedPlugin
 from .host import (
+    EnqueueRejected,
     Host,
     HostError,
     Job,
@@ -185,12 +186,18 @@ def _direct(rule: Rule, subject: Subject, *, load: bool = True) -> Any:
     return plugin
 
 
-def _direct_answer(plugin: Any, method: str, path: StreamingType, subject: Subject) -> Any:
-    """A method's answer by direct calls: run()'s result, or the chunks of a stream."""
+def _direct_answer(
+    plugin: Any, method: str, path: StreamingType, subject: Subject, using: str | None = ""
+) -> Any:
+    """A method's answer by direct calls: run()'s result, or the chunks of a stream.
+
+    ``using`` is what the plugin gets (``method`` unless given); ``method`` picks the args.
+    """
     args = subject.args(method)
+    using = method if using == "" else using
     if path == StreamingType.NONE:
-        return plugin.run(args, {}, method)[0]
-    plugin.begin_stream(args, {}, method)
+        return plugin.run(args, {}, using)[0]
+    plugin.begin_stream(args, {}, using)
     chunks: list[bytes] = []
     while (chunk := plugin.receive_stream()) is not None and len(chunks) < subject.max_chunks:
         chunks.append(chunk)
@@ -359,9 +366,25 @@ def _using_none(rule: Rule, subject: Subject) -> None:
             )
         return
     path = _paths(methods[default])[0]
-    via_none = _answer(
-        rule, host, subject.job(None, path, args=subject.args(default)), f"using=None ({path.name})"
-    )
+    try:
+        via_none = _answer(
+            rule,
+            host,
+            subject.job(None, path, args=subject.args(default)),
+            f"using=None ({path.name})",
+        )
+    except EnqueueRejected:
+        # JobWorkerP's guard looks for a 'run' schema: with no 'run' method, a using-less
+        # request counts as NON_STREAMING, and a STREAMING method cannot be reached without
+        # 'using' (the CLI says so). The plugin must still map None itself: ask it directly.
+        plugin = _direct(rule, subject)
+        if _direct_answer(plugin, default, path, subject, None) != _direct_answer(
+            plugin, default, path, subject
+        ):
+            raise ConformanceError(
+                rule, f"called directly, using=None did not give what using={default!r} gives"
+            ) from None
+        return
     named = _answer(rule, host, subject.job(default, path), _what(default, path))
     if _outcome(via_none) != _outcome(named):
         raise ConformanceError(rule, f"using=None did not give what using={default!r} gives")

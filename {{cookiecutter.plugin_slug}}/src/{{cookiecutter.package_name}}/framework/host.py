@@ -401,19 +401,19 @@ class Host:
         kind = getattr(schema, "output_type", None)
         kind = StreamingOutputType.NON_STREAMING if kind is None else kind
         method = job.using or DEFAULT_METHOD_NAME
+        if schema is None:
+            what = f"no method '{method}', so JobWorkerP assumes NON_STREAMING (give 'using')"
+        else:
+            what = f"method '{method}' is {getattr(kind, 'name', kind)}"
         if getattr(schema, "require_client_stream", False):
             raise EnqueueRejected(
                 f"method '{method}' requires client streaming: use EnqueueWithClientStream"
             )
         streaming = job.streaming_type != StreamingType.NONE
         if kind == StreamingOutputType.NON_STREAMING and streaming:
-            raise EnqueueRejected(
-                f"runner does not support streaming: method '{method}' is NON_STREAMING"
-            )
+            raise EnqueueRejected(f"runner does not support streaming: {what}")
         if kind == StreamingOutputType.STREAMING and not streaming:
-            raise EnqueueRejected(
-                f"runner does not support non-streaming: method '{method}' is STREAMING"
-            )
+            raise EnqueueRejected(f"runner does not support non-streaming: {what}")
         if kind not in tuple(StreamingOutputType):
             raise EnqueueRejected(f"runner does not support streaming mode: {kind}")
 
