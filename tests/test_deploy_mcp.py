@@ -111,8 +111,8 @@ def test_tools_mirror_the_methods_and_suit_jobworkerp(served: Served) -> None:
 def test_every_tool_answers_and_bad_args_are_error_results(served: Served) -> None:
     async def calls(client: Client) -> dict[str, CallToolResult]:
         results = {name: await client.call_tool(name, {"name": "Ada"}) for name in METHODS}
-        # As JobWorkerP sends them: 64-bit integers as strings, a map (a schema-less object,
-        # so a string field on JobWorkerP's side) as JSON text.
+        # As JobWorkerP sends them: 64-bit integers as strings; schema-less objects (a map, a
+        # message past the schema's depth limit) are string fields there, so JSON text.
         results["rich"] = await client.call_tool(
             "run",
             {
@@ -120,7 +120,7 @@ def test_every_tool_answers_and_bad_args_are_error_results(served: Served) -> No
                 "count": "9007199254740993",
                 "tags": ["a"],
                 "labels": '{"k": "v"}',
-                "options": {"depth": 2, "children": [{"depth": 1}]},
+                "options": {"depth": 2, "children": [{"depth": 1}, '{"depth": 3}']},
                 "level": "LEVEL_HIGH",
                 "loud": True,
                 "weight": 0.5,

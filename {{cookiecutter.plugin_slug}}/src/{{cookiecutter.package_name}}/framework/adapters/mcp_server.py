@@ -81,7 +81,7 @@ class PluginTools:
         """Run method ``name`` with JSON ``arguments``; every failure is an error answer."""
         try:
             args_type, result_type = _messages(name)
-            value = _unwrap_json_text(args_type, arguments or {})
+            value = _unwrap_json_text(args_type.DESCRIPTOR, arguments or {})
             args = message_json.encode(args_type, value, "args")
         except PluginError as error:
             return ToolAnswer(True, error.message)
@@ -106,27 +106,37 @@ def _messages(name: str) -> tuple[type[Any], type[Any]]:
     return method.args_type, method.result_type
 
 
-def _unwrap_json_text(message_type: type[Any], value: Mapping[str, Any]) -> dict[str, Any]:
-    """Map and message fields given as JSON text, turned back into objects.
+def _unwrap_json_text(descriptor: Any, value: Mapping[str, Any]) -> dict[str, Any]:
+    """Message and map values given as JSON text, at any depth, turned back into objects.
 
-    JobWorkerP turns an object schema without ``properties`` (a map field, for one) into a
-    ``string`` proto field, so its callers send such values as JSON text.
+    JobWorkerP turns an object schema without ``properties`` (a map field, or a message cut off
+    at the schema's depth limit) into a ``string`` proto field, so it sends such values as JSON
+    text. Anything else is left for the JSON parser to judge.
     """
-    fields = message_type.DESCRIPTOR.fields_by_name
     unwrapped = dict(value)
     for key, item in value.items():
-        field = fields.get(key)
-        if field is None or field.message_type is None or not isinstance(item, str):
+        field = descriptor.fields_by_name.get(key)
+        message = None if field is None else field.message_type
+        # Well-known types (Timestamp, Struct, ...) have JSON forms of their own, strings included.
+        if message is None or message.full_name.startswith("google.protobuf."):
             continue
-        if field.message_type.full_name.startswith("google.protobuf."):
-            continue  # well-known types have JSON forms of their own, strings included
+        if isinstance(item, list):
+            unwrapped[key] = [_unwrap_message(message, element) for element in item]
+        else:
+            unwrapped[key] = _unwrap_message(message, item)
+    return unwrapped
+
+
+def _unwrap_message(descriptor: Any, item: Any) -> Any:
+    if isinstance(item, str):
         try:
             decoded = json.loads(item)
         except ValueError:
-            continue
-        if isinstance(decoded, dict | list):
-            unwrapped[key] = decoded
-    return unwrapped
+            return item
+        item = decoded if isinstance(decoded, dict) else item
+    if isinstance(item, dict) and not descriptor.GetOptions().map_entry:
+        return _unwrap_json_text(descriptor, item)
+    return item
 
 
 def settings_bytes(text: str) -> bytes:
