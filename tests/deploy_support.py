@@ -4,6 +4,8 @@ The plugin has two methods, ``run`` and ``summarize_text``. Its ``run`` args mes
 kind of field (64-bit integer, repeated, map, nested and recursive message, enum, optional,
 bytes), as a plugin author would add them, so that the JSON paths and the JSON Schemas meet
 more than one string field. The sample runner reads only ``name``, so its answers stay the same.
+Its ``load()`` prints to stdout when the greeting setting is "Noisy", which must not disturb
+the adapters' output channels.
 """
 
 from __future__ import annotations
@@ -84,8 +86,21 @@ def built_plugin(mode: str, factory: pytest.TempPathFactory) -> Built:
         root = factory.mktemp(f"deploy-{mode}")
         project = render(root / "out", methods=",".join(METHODS), streaming_mode=mode)
         add_rich_args(project)
+        add_noisy_load(project)
         _built[mode] = Built(mode, project, build_wheel(project, root / "dist"))
     return _built[mode]
+
+
+def add_noisy_load(project: Path) -> None:
+    """``load()`` prints to stdout when the greeting is "Noisy", as a careless plugin might."""
+    runner = project / "src" / PACKAGE / "runner.py"
+    anchor = '        self._settings = decode(Settings, settings, "settings")\n'
+    text = runner.read_text("utf-8")
+    assert text.count(anchor) == 1, "runner.py's load() changed: update this test helper"
+    noise = (
+        '        if self._settings.greeting == "Noisy":\n            print("noise from load()")\n'
+    )
+    runner.write_text(text.replace(anchor, anchor + noise), "utf-8")
 
 
 def add_rich_args(project: Path) -> None:

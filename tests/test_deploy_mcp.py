@@ -165,6 +165,14 @@ def test_settings_reach_load(served: Served) -> None:
     answered(served, result, "Hi, Ada!")
 
 
+def test_what_the_plugin_prints_does_not_break_the_protocol(served: Served) -> None:
+    async def call(client: Client) -> list[CallToolResult]:
+        return [await client.call_tool(name, {"name": "Ada"}) for name in METHODS]
+
+    for result in with_client(served, call, "--settings", '{"greeting": "Noisy"}'):
+        answered(served, result, "Noisy, Ada!")
+
+
 def test_settings_that_do_not_fit_stop_the_server_with_a_reason(served: Served) -> None:
     done = subprocess.run(
         [str(served.venv.python), *SERVER, "--settings", '{"greting": "Hi"}'],

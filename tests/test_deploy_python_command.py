@@ -157,6 +157,13 @@ def test_args_and_settings_may_come_as_base64_protobuf(deployed: Deployed, tmp_p
     succeeded(deployed, ran, "summarize_text", "Yo, Bob!", {})
 
 
+def test_what_the_plugin_prints_goes_to_stderr(deployed: Deployed, tmp_path: Path) -> None:
+    ran = run_job(deployed, tmp_path, json.dumps({"settings": {"greeting": "Noisy"}}))
+    assert ran.code == 0
+    assert ran.envelope["result"] == deployed.built.result_json("Noisy, world!")
+    assert ran.stderr == "noise from load()\n"
+
+
 GARBAGE = base64.b64encode(b"\xff\xff\xff\xff").decode("ascii")
 FAILURES = {
     "unknown-method": ({"using": "nope"}, "OTHER_ERROR", "Unknown method 'nope'"),

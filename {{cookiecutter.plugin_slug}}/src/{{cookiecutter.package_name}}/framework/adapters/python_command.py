@@ -24,13 +24,15 @@ method is streamed and collected into one result. stdout gets exactly one JSON o
      "metadata": {...}, "error": null}
 
 ``status`` is a JobWorkerP ``ResultStatus`` name, ``SUCCESS`` exactly when ``error`` is null.
-When the job failed, ``error`` holds the message (also written to stderr) and the exit code is 1. PYTHON_COMMAND reports a script that
+When the job failed, ``error`` holds the message (also written to stderr) and the exit code is 1.
+What the plugin prints goes to stderr, so that stdout holds the envelope alone. PYTHON_COMMAND reports a script that
 exits non-zero as ``SUCCESS`` all the same, so callers must read ``error`` / ``status`` (or the
 result's ``exit_code``), not the job's status. Only ``protobuf`` is needed at run time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -71,7 +73,10 @@ def run(argv: Sequence[str]) -> int:
         request = read_request(argv)
     except PluginError as error:
         return _report(None, Answer("OTHER_ERROR", error=error.message))
-    return _report(request.using, answer(request))
+    # stdout carries the envelope alone: whatever the plugin prints goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        outcome = answer(request)
+    return _report(request.using, outcome)
 
 
 def answer(request: Request) -> Answer:
