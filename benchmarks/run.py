@@ -258,6 +258,14 @@ def machine() -> str:
     )
 
 
+def load_average() -> str:
+    # A shared machine's load explains a slow run; the ratios are what to compare across runs.
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
+
+
 def table(rows: Sequence[Row]) -> str:
     header = ["row", "measured (median)", "baseline (median)", "ratio", "target", "met?"]
     lines = [header, ["---"] * len(header), *(row.cells() for row in rows)]
@@ -278,6 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="one sample per row")
     options = parser.parse_args(argv)
     settings = QUICK if options.quick else FULL
+    load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="jwp-benchmark-") as folder:
         work = Path(folder)
         venv, project = prepare(work)
@@ -289,7 +298,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     print(table(rows))
     print()
-    print(f"machine: {machine()}")
+    print(
+        f"machine: {machine()}; 1-minute load average {load_before} before, {load_average()} after"
+    )
     print(f"date: {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC")
     print(describe(settings))
     return 0
