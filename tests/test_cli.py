@@ -67,8 +67,16 @@ def test_describe(project: Path) -> None:
 
 
 def test_run_with_json_args(project: Path) -> None:
-    result = cli(project, "run", "--args", '{"name": "Ada"}', "--settings", '{"greeting": "Hi"}',
-                 "--metadata", "trace=7")
+    result = cli(
+        project,
+        "run",
+        "--args",
+        '{"name": "Ada"}',
+        "--settings",
+        '{"greeting": "Hi"}',
+        "--metadata",
+        "trace=7",
+    )
     if mode(project) == "streaming":
         assert result.returncode == 2
         assert "runner does not support non-streaming" in one_line_error(result)
@@ -98,8 +106,17 @@ def test_run_a_stream(project: Path, stream: str) -> None:
 
 def test_a_pooled_instance_serves_a_hundred_jobs(project: Path) -> None:
     stream = [] if mode(project) == "non_streaming" else ["--stream"]
-    result = cli(project, "run", "--static", "--repeat", "100", "--args", '{"name": "Ada"}',
-                 *stream, "--json")
+    result = cli(
+        project,
+        "run",
+        "--static",
+        "--repeat",
+        "100",
+        "--args",
+        '{"name": "Ada"}',
+        *stream,
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert len(data["jobs"]) == 100 and data["identical"] is True
@@ -122,7 +139,9 @@ def test_a_pooled_instance_serves_a_hundred_jobs(project: Path) -> None:
         (["--args", "@/no/such/file.json"], "cannot read args from /no/such/file.json"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(default_project: Path, arguments: list[str], reason: str) -> None:
+def test_bad_input_is_one_line_and_exit_2(
+    default_project: Path, arguments: list[str], reason: str
+) -> None:
     project = default_project
     result = cli(project, "run", *arguments)
     assert result.returncode == 2
@@ -157,14 +176,23 @@ def test_without_grpcio_tools_run_says_what_to_install(tmp_path: Path) -> None:
     wheel = build_wheel(project, tmp_path / "dist")
     venv = Venv(tmp_path / "venv")
     venv.install(wheel)  # protobuf only, no dev extra
-    described = subprocess.run([venv.python, "-m", "hello_world", "describe"],
-                               capture_output=True, text=True, check=False)
+    described = subprocess.run(
+        [venv.python, "-m", "hello_world", "describe"], capture_output=True, text=True, check=False
+    )
     assert described.returncode == 0, described.stderr
-    result = subprocess.run([venv.python, "-m", "hello_world", "run", "--args", '{"name": "Ada"}'],
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [venv.python, "-m", "hello_world", "run", "--args", '{"name": "Ada"}'],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 2
     line = one_line_error(result)
     assert "grpcio-tools is not installed" in line and "pip install -e '.[dev]'" in line
-    smoke = subprocess.run([venv.python, "-m", "hello_world.framework.smoke"],
-                           capture_output=True, text=True, check=False)
+    smoke = subprocess.run(
+        [venv.python, "-m", "hello_world.framework.smoke"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert smoke.returncode == 0, smoke.stderr  # the host itself needs only protobuf

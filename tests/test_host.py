@@ -39,9 +39,11 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             host=modules["framework.host"],
             conformance=modules["framework.conformance"],
             guard=modules["framework.guard"],
-            args=lambda name: importlib.import_module("hello_world.protos.run_args_pb2")
-            .RunArgs(name=name)
-            .SerializeToString(),
+            args=lambda name: (
+                importlib.import_module("hello_world.protos.run_args_pb2")
+                .RunArgs(name=name)
+                .SerializeToString()
+            ),
         )
     finally:
         RELEASE.set()
@@ -127,11 +129,23 @@ def misbehaving(pkg: SimpleNamespace) -> dict[str, type]:
             except plugin_error:
                 return super().run(b"", metadata, using)
 
-    return {cls.__name__: cls for cls in [
-        RaisesInConstructor, RaisesInLoad, RaisesInRun, RaisesInStream, WrongTypes,
-        BlocksPastTimeout, EndlessStream, IgnoresCancel, KeepsCancelFlag, SilentDefault,
-        DropsMetadata, LenientArgs,
-    ]}
+    return {
+        cls.__name__: cls
+        for cls in [
+            RaisesInConstructor,
+            RaisesInLoad,
+            RaisesInRun,
+            RaisesInStream,
+            WrongTypes,
+            BlocksPastTimeout,
+            EndlessStream,
+            IgnoresCancel,
+            KeepsCancelFlag,
+            SilentDefault,
+            DropsMetadata,
+            LenientArgs,
+        ]
+    }
 
 
 def factory(pkg: SimpleNamespace, cls: type, *, guard: bool) -> Callable[[], Any]:
@@ -174,7 +188,7 @@ def test_conformance_names_the_broken_rule(
     subject = pkg.conformance.Subject(
         factory(pkg, cls, guard=guard),
         runner_class=cls,
-        timeout_ms=300,
+        timeout_ms=1000,
         max_chunks=50,
         overrun_timeout_ms=100,
     )
@@ -190,7 +204,9 @@ def test_the_generated_plugin_keeps_every_rule(pkg: SimpleNamespace) -> None:
     assert [str(error) for error in pkg.conformance.check_all(subject)] == []
 
 
-def test_every_rule_is_broken_by_some_misbehaving_plugin_or_checked_here(pkg: SimpleNamespace) -> None:
+def test_every_rule_is_broken_by_some_misbehaving_plugin_or_checked_here(
+    pkg: SimpleNamespace,
+) -> None:
     covered = {rule for _, _, rule in BROKEN_RULES}
     # Checked by the host tests below or by tests of their own plugins.
     covered |= {"schemas", "proto-texts", "using-none", "output-type", "collect", "client-stream"}
@@ -217,8 +233,9 @@ def test_failures_become_results(
     pkg: SimpleNamespace, plugin: str, guard: bool, kind: str, status: str, needle: str
 ) -> None:
     host = pkg.host.Host(factory(pkg, misbehaving(pkg)[plugin], guard=guard), use_static=True)
-    result = host.run(job(pkg, streaming_type=streaming(pkg, kind), timeout_ms=200,
-                          metadata={"trace": "1"}))
+    result = host.run(
+        job(pkg, streaming_type=streaming(pkg, kind), timeout_ms=500, metadata={"trace": "1"})
+    )
     assert result.status.name == status
     assert needle in result.output.decode()
     assert result.error is not None and needle in result.error
@@ -242,8 +259,15 @@ def test_a_broken_stream_ends_and_the_job_keeps_its_status(
     pkg: SimpleNamespace, plugin: str, guard: bool, end: str, needle: str
 ) -> None:
     host = pkg.host.Host(factory(pkg, misbehaving(pkg)[plugin], guard=guard))
-    result = host.run(job(pkg, streaming_type=streaming(pkg, "RESPONSE"), timeout_ms=200,
-                          max_chunks=20, metadata={"trace": "1"}))
+    result = host.run(
+        job(
+            pkg,
+            streaming_type=streaming(pkg, "RESPONSE"),
+            timeout_ms=500,
+            max_chunks=20,
+            metadata={"trace": "1"},
+        )
+    )
     # As in JobWorkerP the status is fixed when the stream is handed off.
     assert result.status.name == "SUCCESS"
     assert result.stream_end.name == end
@@ -425,15 +449,24 @@ def test_the_streaming_type_not_the_output_type_picks_the_entry_point(pkg: Simpl
     host.run(job(pkg, streaming_type=streaming(pkg, "RESPONSE")))
     host.run(job(pkg, streaming_type=streaming(pkg, "INTERNAL")))
     assert [e for _, e, _ in recorder.events if e in ("run", "begin_stream", "collect_stream")] == [
-        "run", "begin_stream", "begin_stream", "collect_stream",
+        "run",
+        "begin_stream",
+        "begin_stream",
+        "collect_stream",
     ]
 
 
 def test_internal_streaming_collects_on_a_fresh_never_loaded_instance(pkg: SimpleNamespace) -> None:
     recorder = Recorder()
     host = pkg.host.Host(recording(pkg, recorder), use_static=True)
-    result = host.run(job(pkg, args=pkg.args("Ada Lovelace"),
-                          streaming_type=streaming(pkg, "INTERNAL"), metadata={"m": "1"}))
+    result = host.run(
+        job(
+            pkg,
+            args=pkg.args("Ada Lovelace"),
+            streaming_type=streaming(pkg, "INTERNAL"),
+            metadata={"m": "1"},
+        )
+    )
     assert result.ok and len(result.chunks) == 3
     (collector,) = [n for n, e, _ in recorder.events if e == "collect_stream"]
     streamer = next(n for n, e, _ in recorder.events if e == "begin_stream")
@@ -448,7 +481,9 @@ def test_metadata_goes_in_and_comes_out(pkg: SimpleNamespace) -> None:
     host = pkg.host.Host(pkg.root.load_multi_method_plugin)
     ran = host.run(job(pkg, metadata={"trace": "7"}))
     assert ran.metadata == {"trace": "7"}
-    streamed = host.run(job(pkg, metadata={"trace": "7"}, streaming_type=streaming(pkg, "RESPONSE")))
+    streamed = host.run(
+        job(pkg, metadata={"trace": "7"}, streaming_type=streaming(pkg, "RESPONSE"))
+    )
     assert streamed.metadata == {} and streamed.trailer == {"trace": "7"}
 
 
