@@ -479,9 +479,8 @@ class Host:
                 self._run(instance, job, result, running._token)
             else:
                 self._stream(instance, running, result)
-                if job.streaming_type == StreamingType.INTERNAL and result.stream_end not in (
-                    StreamEnd.TOKEN,
-                ):
+                internal = job.streaming_type == StreamingType.INTERNAL
+                if internal and result.stream_end is not StreamEnd.TOKEN:
                     self._collect(job, result)
         except _Failed as failure:
             result.status = failure.status
