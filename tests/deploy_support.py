@@ -72,14 +72,6 @@ class Built:
 _built: dict[str, Built] = {}
 
 
-def mode_params(default_lane_mode: str) -> list[Any]:
-    """Every streaming mode; all but ``default_lane_mode`` run in the full lane only."""
-    return [
-        pytest.param(mode, marks=() if mode == default_lane_mode else pytest.mark.full, id=mode)
-        for mode in MODES
-    ]
-
-
 def built_plugin(mode: str, factory: pytest.TempPathFactory) -> Built:
     """The plugin rendered for ``mode``, with the rich args, built once per test session."""
     if mode not in _built:

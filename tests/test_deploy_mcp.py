@@ -24,10 +24,10 @@ from mcp.types import CallToolResult, TextContent
 
 from tests.deploy_support import (
     METHODS,
+    MODES,
     PACKAGE,
     Built,
     built_plugin,
-    mode_params,
     schema_problems,
     tool_name_problems,
 )
@@ -55,7 +55,7 @@ class Served:
     cwd: Path
 
 
-@pytest.fixture(scope="module", params=mode_params("streaming"))
+@pytest.fixture(scope="module", params=MODES)
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Served:
     built = built_plugin(request.param, tmp_path_factory)
     root = tmp_path_factory.mktemp("mcp")

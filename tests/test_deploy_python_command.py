@@ -21,12 +21,12 @@ import pytest
 
 from tests.deploy_support import (
     METHODS,
+    MODES,
     PACKAGE,
     Built,
     built_plugin,
     dry_run,
     greeting_bytes,
-    mode_params,
     option,
 )
 from tests.support import Venv
@@ -49,7 +49,7 @@ class Ran:
     stderr: str
 
 
-@pytest.fixture(scope="module", params=mode_params("both"))
+@pytest.fixture(scope="module", params=MODES)
 def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     built = built_plugin(request.param, tmp_path_factory)
     venv = Venv(tmp_path_factory.mktemp("python-command") / "venv")
