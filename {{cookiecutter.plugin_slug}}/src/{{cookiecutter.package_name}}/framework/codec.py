@@ -131,6 +131,8 @@ def read_json(text: str, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as error:
         raise CodecError(f"{what} are not valid JSON: {error}") from None
+    except RecursionError:
+        raise CodecError(f"{what} are nested too deeply to read as JSON") from None
 
 
 def show(data: bytes, text: str) -> Any:

@@ -64,7 +64,10 @@ class PluginError(Exception):
     def from_exception(cls, error: BaseException, during: str) -> PluginError:
         """Wrap any exception, keeping its type name and message."""
         kind = type(error).__name__
-        text = str(error) or repr(error)
+        try:
+            text = str(error) or repr(error)
+        except Exception:  # a broken __str__ or __repr__ must not replace the error itself
+            text = "(its message could not be turned into text)"
         return cls(f"{kind} in {during}: {text}", error_type=kind)
 
 

@@ -1,0 +1,218 @@
+"""A rendered plugin with faults on demand, for the robustness and soak tests.
+
+``faulty_plugin`` renders a plugin (methods ``run`` and ``echo``, streaming mode ``both``),
+appends ``FAULTS`` to its ``runner.py`` and imports it from its ``src`` folder. The appended
+code wraps the sample work so that a job's args name says what goes wrong and where:
+``"<identity>|<where>|<what>"``. The answer always carries the whole name, so every result
+tells which job it belongs to.
+
+``where``: ``run`` (in ``run()``), ``return`` (``run()`` returns a wrong type), ``begin`` (in
+``begin_stream()``), ``chunk<N>`` (while producing chunk N, inside ``receive_stream()``),
+``gap`` (before every chunk), ``collect`` (in ``collect_stream()``), ``load`` (the settings'
+greeting, in ``load()``). ``what``: ``sleep:<ms>``, ``wait:<ms>`` (a sleep that sets the
+module's ``STARTED`` and ``FINISHED`` events) or ``raise:<exception>``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+
+from tests.support import render
+
+FAULTS = '''
+
+# ---- Fault injection, appended by the template's robustness tests. --------------------
+import os as _os
+import threading as _threading
+import time as _time
+
+# Set by a "wait:<ms>" fault when it starts and when it is over.
+STARTED = _threading.Event()
+FINISHED = _threading.Event()
+
+
+class OddBaseError(BaseException):
+    """Derives from BaseException only, as SystemExit and KeyboardInterrupt do."""
+
+
+class UnprintableError(Exception):
+    """An exception whose message cannot even be turned into text."""
+
+    def __str__(self):
+        raise RuntimeError("__str__ fails too")
+
+
+def _recurse(depth):
+    return _recurse(depth + 1) + 1
+
+
+def fault(what):
+    kind, _, arg = what.partition(":")
+    if kind == "sleep":
+        _time.sleep(int(arg) / 1000)
+        return
+    if kind == "wait":
+        STARTED.set()
+        _time.sleep(int(arg) / 1000)
+        FINISHED.set()
+        return
+    if arg == "SystemExit":
+        raise SystemExit(3)
+    if arg == "KeyboardInterrupt":
+        raise KeyboardInterrupt
+    if arg == "RecursionError":
+        _recurse(0)  # a real one
+    if arg == "MemoryError":
+        bytearray(1 << 62)  # a real failed allocation
+    if arg == "GeneratorExit":
+        raise GeneratorExit
+    if arg == "StopIteration":
+        raise StopIteration
+    if arg == "OddBaseError":
+        raise OddBaseError("odd")
+    if arg == "UnprintableError":
+        raise UnprintableError()
+    if arg == "PluginError":
+        raise PluginError("refused on purpose", {"kept": "yes"})
+    raise ValueError(f"fault {arg}")
+
+
+def plan(text):
+    parts = text.split("|")
+    return (parts[1], parts[2]) if len(parts) >= 3 else ("", "")
+
+
+def _name(args):
+    try:
+        return RunArgs.FromString(args).name
+    except Exception:
+        return ""
+
+
+def _answering(plain):
+    def answer(settings, args):
+        where, what = plan(_name(args))
+        if where == "run":
+            fault(what)
+        return plain(settings, args)
+
+    return answer
+
+
+def _fail_at(chunks, index, what):
+    for number, chunk in enumerate(chunks):
+        if number == index:
+            fault(what)
+        yield chunk
+
+
+def _slow(chunks, what):
+    for chunk in chunks:
+        fault(what)
+        yield chunk
+
+
+def _streaming(plain):
+    def stream(settings, args):
+        where, what = plan(_name(args))
+        if where == "begin":
+            fault(what)
+        chunks = plain(settings, args)
+        if where.startswith("chunk"):
+            return _fail_at(chunks, int(where[5:]), what)
+        if where == "gap":
+            return _slow(chunks, what)
+        return chunks
+
+    return stream
+
+
+def _collecting(plain, result_type):
+    def collect(chunks):
+        chunks = list(chunks)
+        text = "".join(result_type.FromString(chunk).delta for chunk in chunks)
+        where, what = plan(text.rstrip("!"))
+        if where == "collect":
+            fault(what)
+        return plain(chunks)
+
+    return collect
+
+
+answer_run = _answering(answer_run)
+answer_echo = _answering(answer_echo)
+stream_run = _streaming(stream_run)
+stream_echo = _streaming(stream_echo)
+collect_run = _collecting(collect_run, RunResult)
+collect_echo = _collecting(collect_echo, EchoResult)
+
+BAD_RETURNS = {
+    "none": None,
+    "text": "text",
+    "list": [b"", {}],
+    "triple": (b"", {}, None),
+    "bad-map": (b"", {1: 2}),
+}
+_plain_run = RobustPluginRunner.run
+_plain_load = RobustPluginRunner.load
+_plain_init = RobustPluginRunner.__init__
+
+
+def _run(self, args, metadata, using):
+    where, what = plan(_name(args))
+    if where == "return":
+        return BAD_RETURNS[what]
+    output, returned = _plain_run(self, args, metadata, using)
+    return output, {**returned, "instance": str(id(self))}
+
+
+def _load(self, settings):
+    _plain_load(self, settings)
+    where, what = plan(self._settings.greeting)
+    if where == "load":
+        fault(what)
+
+
+def _init(self):
+    what = _os.environ.get("ROBUST_CONSTRUCTOR_FAULT")
+    if what:
+        fault(what)
+    _plain_init(self)
+
+
+RobustPluginRunner.run = _run
+RobustPluginRunner.load = _load
+RobustPluginRunner.__init__ = _init
+'''
+
+ANSWERS = {
+    "plugin_name": "Robust Plugin",
+    "runner_name": "RobustPlugin",
+    "methods": "run, echo",
+    "streaming_mode": "both",
+}
+
+
+@contextmanager
+def faulty_plugin(out: Path, package: str) -> Iterator[ModuleType]:
+    """Render the plugin as ``package`` into ``out``, add the faults, import it for a while.
+
+    Each test module uses its own package name, so their protos never meet in protobuf's
+    descriptor pool.
+    """
+    project = render(out, plugin_slug=package.replace("_", "-"), package_name=package, **ANSWERS)
+    src = project / "src"
+    runner = src / package / "runner.py"
+    runner.write_text(runner.read_text("utf-8") + FAULTS, "utf-8")
+    sys.path.insert(0, str(src))
+    try:
+        yield importlib.import_module(package)
+    finally:
+        sys.path.remove(str(src))
+        for name in [name for name in sys.modules if name.split(".")[0] == package]:
+            del sys.modules[name]
