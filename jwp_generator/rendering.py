@@ -69,11 +69,17 @@ def method_files(answers: Mapping[str, str]) -> dict[str, str]:
 
 
 def write_method_files(project: Path, answers: Mapping[str, str]) -> list[Path]:
-    """Write the per-method proto files into the new project; returns their paths."""
+    """Write the per-method proto files that the project lacks; returns the paths written.
+
+    A file that exists is the user's and is left alone: the step can run again on a project
+    (copier runs its tasks after every update) without undoing the user's edits.
+    """
     proto_dir = project / "src" / answers["package_name"] / "protos"
     written = []
     for name, text in method_files(answers).items():
         path = proto_dir / name
+        if path.exists():
+            continue
         path.write_text(text, encoding="utf-8", newline="\n")
         written.append(path)
     return written
