@@ -175,7 +175,7 @@ def test_a_64_mib_payload(kit: Kit, pooled: Any) -> None:
 
 
 def test_deeply_nested_json_through_the_command_line(kit: Kit, tmp_path: Path) -> None:
-    src = Path(kit.module.__file__).parent.parent
+    src = Path(str(kit.module.__file__)).parent.parent
     deep = tmp_path / "deep.json"
     deep.write_text('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}", "utf-8")
     for args in (f"@{deep}", "[" * 50_000 + "]" * 50_000):
