@@ -135,11 +135,25 @@ class GuardedPlugin:
             return value
         raise _wrong_type("receive_stream()", "bytes | None", value)
 
+    # cancel() and is_canceled() are written out like run(): a pooled worker calls cancel()
+    # before every job, and a stream calls is_canceled() after every chunk.
     def cancel(self) -> bool:
-        return self._flag("cancel()", self._runner.cancel)
+        try:
+            value = self._runner.cancel()
+        except BaseException as error:
+            _fail(error, "cancel()")
+        if isinstance(value, bool):
+            return value
+        raise _wrong_type("cancel()", "bool", value)
 
     def is_canceled(self) -> bool:
-        return self._flag("is_canceled()", self._runner.is_canceled)
+        try:
+            value = self._runner.is_canceled()
+        except BaseException as error:
+            _fail(error, "is_canceled()")
+        if isinstance(value, bool):
+            return value
+        raise _wrong_type("is_canceled()", "bool", value)
 
     def collect_stream(
         self, chunks: Iterable[bytes], using: str | None

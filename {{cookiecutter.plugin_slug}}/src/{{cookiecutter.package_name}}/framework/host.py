@@ -7,8 +7,11 @@ as ``load_multi_method_plugin``) the way a JobWorkerP worker does:
 * ``use_static=False``: a new instance, ``load(settings)`` and one call for every job;
   ``use_static=True``: a pool of at most ``pool_size`` instances, each built and loaded once and
   reused, with ``cancel()`` called on an idle instance when it is taken for the next job;
-* the constructor runs on its own thread with a time limit (5 s, as the host's); the enqueue guard
-  reads the schemas of a fresh instance for every job;
+* the constructor runs on its own thread with a time limit (5 s, as the host's);
+* the schemas are read once per ``Host``, from a fresh instance (constructor, no ``load()``), when
+  the first job is enqueued or ``describe()`` runs: JobWorkerP reads and compiles them when a
+  worker is created or updated and keeps the runner record, so a ``Host`` (one worker) keeps the
+  method map its enqueue guard needs instead of building an instance per job;
 * ``using``: ``None`` is passed on as ``None``; an unknown method is an error (``OTHER_ERROR``)
   unless the plugin is legacy-shaped (one method named ``run``), which gets it with a warning;
 * the job's streaming type, not ``output_type``, chooses ``run()`` or ``begin_stream()`` +
@@ -19,9 +22,13 @@ as ``load_multi_method_plugin``) the way a JobWorkerP worker does:
   ``begin_stream()``, then is the longest gap allowed between chunks); statuses, output and
   metadata follow JobWorkerP's mapping.
 
-Every plugin call runs on the instance's own daemon thread, one call at a time, like V1's
-instance lock. A call past its time limit cannot be stopped in Python, so, like JobWorkerP, the
-host stops waiting, drops the instance (a pool builds a new one) and leaves the thread behind.
+Calls are made one at a time under the instance's lock, like V1's instance lock. A job that
+nobody can interrupt (``Host.run`` with no time limit, as JobWorkerP's timeout 0) calls the
+instance on the calling thread: nothing could stop a runaway ``run()`` there anyway. Where a
+time limit or a cancellation must be able to stop the waiting (a timeout, ``submit()``, every
+stream, the constructor), the call is handed to the instance's own daemon thread. A call past
+its time limit cannot be stopped in Python, so, like JobWorkerP, the host stops waiting, drops
+the instance (a pool builds a new one) and leaves the thread behind.
 Nothing a plugin raises or returns escapes the host: every failure becomes a ``JobResult``.
 Needs only the standard library; JSON comes from ``codec.py``.
 """
@@ -33,10 +40,10 @@ import enum
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import Any
 
 from .contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
@@ -102,7 +109,8 @@ class Job:
     max_chunks: int | None = None
 
 
-@dataclass
+# slots: one is built for every job, and a slotted class is cheaper to build and read.
+@dataclass(slots=True)
 class JobResult:
     """What a worker reports (``JobResultData``), plus what a stream delivered."""
 
@@ -171,11 +179,29 @@ class RunnerInfo:
 # Plumbing: one thread per instance, and waiting on it with a limit and a cancel token. -------
 
 
+# Guards the lazy creation of tokens' futures (rare: only a waited-on or cancelled token).
+_TOKEN_LOCK = threading.Lock()
+
+
 class _Token:
-    """A job's cancellation token."""
+    """A job's cancellation token.
+
+    Its future is made on first use: most jobs are neither cancelled nor waited on with the
+    token, and a ``Future`` (a condition and a lock) is a measurable share of a small job.
+    """
+
+    __slots__ = ("_future",)
 
     def __init__(self) -> None:
-        self.future: Future[None] = Future()
+        self._future: Future[None] | None = None
+
+    @property
+    def future(self) -> Future[None]:
+        if self._future is None:
+            with _TOKEN_LOCK:
+                if self._future is None:
+                    self._future = Future()
+        return self._future
 
     def cancel(self) -> None:
         with contextlib.suppress(InvalidStateError):  # cancelled twice
@@ -183,7 +209,8 @@ class _Token:
 
     @property
     def cancelled(self) -> bool:
-        return self.future.done()
+        future = self._future
+        return future is not None and future.done()
 
 
 class _Overran(Exception):
@@ -257,6 +284,15 @@ class _Instance:
         finally:
             self.lock.release()
 
+    def recycle(self) -> None:
+        """``cancel()`` on this idle instance (pool checkout); what ``cancel()`` raises propagates.
+
+        An idle instance is held by no call, so the lock is free: ``with`` is the cheapest way
+        to take it on the per-job path.
+        """
+        with self.lock:
+            self.plugin.cancel()
+
     def stop(self) -> None:
         self._queue.put(None)
 
@@ -267,14 +303,37 @@ def _describe_error(error: BaseException, during: str) -> str:
     return f"plugin runner panicked: {type(error).__name__} in {during}: {error}"
 
 
+def _what(schema: object, method: str) -> str:
+    """The method's side of an enqueue refusal."""
+    if schema is None:
+        return f"no method '{method}', so JobWorkerP assumes NON_STREAMING (give 'using')"
+    kind = getattr(schema, "output_type", None)
+    kind = StreamingOutputType.NON_STREAMING if kind is None else kind
+    return f"method '{method}' is {getattr(kind, 'name', kind)}"
+
+
+_OUTPUT_TYPES = frozenset(StreamingOutputType)
+# Module-level names for the per-job path: reading an enum member off its class costs more.
+_SUCCESS, _CANCELLED = ResultStatus.SUCCESS, ResultStatus.CANCELLED
+_NOT_STREAMING, _TOKEN_END = StreamingType.NONE, StreamEnd.TOKEN
+
+
 def _is_result(value: object) -> bool:
-    return (
+    if not (
         isinstance(value, tuple)
         and len(value) == 2
         and isinstance(value[0], bytes)
         and isinstance(value[1], dict)
-        and all(isinstance(k, str) and isinstance(v, str) for k, v in value[1].items())
-    )
+    ):
+        return False
+    # str.join takes str (and its subclasses) only and raises TypeError on anything else: the
+    # same test as isinstance(item, str) on every key and value, done in C on every job.
+    try:
+        "".join(value[1])
+        "".join(value[1].values())
+    except TypeError:
+        return False
+    return True
 
 
 class _Failed(Exception):
@@ -287,15 +346,27 @@ class _Failed(Exception):
         self.metadata = dict(metadata)
 
 
+def _plugin_failure(error: BaseException, during: str, metadata: Mapping[str, str]) -> _Failed:
+    """What a call that raised ends its job with: ``OTHER_ERROR``."""
+    # A PluginError carries the map the plugin returned with it; a converted exception is a
+    # panic, which keeps the job's metadata.
+    if isinstance(error, PluginError) and error.error_type is None:
+        metadata = error.metadata
+    return _Failed(ResultStatus.OTHER_ERROR, _describe_error(error, during), metadata)
+
+
 class RunningJob:
     """A job the host is running: wait for its result, or cancel it from another thread."""
+
+    __slots__ = ("_done", "_instance", "_token", "chunk_count", "job", "on_chunk")
 
     def __init__(self, job: Job, on_chunk: Callable[[RunningJob, bytes], None] | None) -> None:
         self.job = job
         self.on_chunk = on_chunk
         self.chunk_count = 0
         self._token = _Token()
-        self._done: Future[JobResult] = Future()
+        # Made by submit() only: Host.run() returns the result itself.
+        self._done: Future[JobResult] | None = None
         self._instance: _Instance | None = None
 
     def cancel(self) -> None:
@@ -319,10 +390,15 @@ class RunningJob:
         return instance is not None and instance.cancel(wait_seconds)
 
     def result(self, timeout: float | None = None) -> JobResult:
-        return self._done.result(timeout)
+        return self._future().result(timeout)
 
     def done(self) -> bool:
-        return self._done.done()
+        return self._future().done()
+
+    def _future(self) -> Future[JobResult]:
+        if self._done is None:
+            raise RuntimeError("only a submitted job has a result to wait for")
+        return self._done
 
 
 class Host:
@@ -345,10 +421,18 @@ class Host:
         self.pool_size = pool_size
         self.constructor_timeout = constructor_timeout
         self.stats = HostStats()
-        self._lock = threading.Condition()
+        # The pool's lock. ``with self._mutex`` is a C call, ``with self._lock`` a Python one:
+        # the per-job path takes the mutex, and waiting for a free instance the condition.
+        self._mutex = threading.RLock()
+        self._lock = threading.Condition(self._mutex)
         self._idle: list[_Instance] = []
         self._slots = 0  # pooled instances alive: idle or serving a job
+        self._waiting = 0  # jobs waiting for a pooled instance: only they need a notify()
         self._name = "plugin"
+        # The runner record: the method map of the first good schema read (see the docstring).
+        self._methods: dict[str, Any] | None = None
+        # (using, streaming type) pairs the guard let through against that map.
+        self._accepted: set[tuple[str | None, int]] = set()
 
     # Schema reads -------------------------------------------------------------------------
 
@@ -381,12 +465,21 @@ class Host:
             if not isinstance(info.methods, dict):
                 raise HostError(f"method_proto_map() returned {type(info.methods).__name__}")
             self._name = info.name if isinstance(info.name, str) else self._name
+            self._accepted = set()  # a new map: let the guard decide afresh
+            self._methods = info.methods
             return info
         finally:
             instance.stop()
 
     def _schemas(self) -> dict[str, Any]:
-        """The enqueue guard's view of the methods; a failed read counts as no methods."""
+        """The enqueue guard's view of the methods, read once; a failed read counts as none.
+
+        A failed read is not kept, so the next job tries again (JobWorkerP would have refused to
+        create the worker).
+        """
+        methods = self._methods
+        if methods is not None:
+            return methods
         try:
             return self.describe().methods
         except HostError:
@@ -396,25 +489,28 @@ class Host:
 
     def check(self, job: Job) -> None:
         """The enqueue guard (``check_worker_data_streaming``): raises ``EnqueueRejected``."""
+        if self._methods is not None and (job.using, job.streaming_type) in self._accepted:
+            return  # the same request was let through against the same method map
+        self._check(job)
+        if self._methods is not None:
+            self._accepted.add((job.using, job.streaming_type))
+
+    def _check(self, job: Job) -> None:
         schemas = self._schemas()
-        schema = schemas.get(job.using or DEFAULT_METHOD_NAME) or schemas.get(DEFAULT_METHOD_NAME)
+        method = job.using or DEFAULT_METHOD_NAME
+        schema = schemas.get(method) or schemas.get(DEFAULT_METHOD_NAME)
         kind = getattr(schema, "output_type", None)
         kind = StreamingOutputType.NON_STREAMING if kind is None else kind
-        method = job.using or DEFAULT_METHOD_NAME
-        if schema is None:
-            what = f"no method '{method}', so JobWorkerP assumes NON_STREAMING (give 'using')"
-        else:
-            what = f"method '{method}' is {getattr(kind, 'name', kind)}"
         if getattr(schema, "require_client_stream", False):
             raise EnqueueRejected(
                 f"method '{method}' requires client streaming: use EnqueueWithClientStream"
             )
         streaming = job.streaming_type != StreamingType.NONE
         if kind == StreamingOutputType.NON_STREAMING and streaming:
-            raise EnqueueRejected(f"runner does not support streaming: {what}")
+            raise EnqueueRejected(f"runner does not support streaming: {_what(schema, method)}")
         if kind == StreamingOutputType.STREAMING and not streaming:
-            raise EnqueueRejected(f"runner does not support non-streaming: {what}")
-        if kind not in tuple(StreamingOutputType):
+            raise EnqueueRejected(f"runner does not support non-streaming: {_what(schema, method)}")
+        if kind not in _OUTPUT_TYPES:
             raise EnqueueRejected(f"runner does not support streaming mode: {kind}")
 
     def submit(
@@ -426,6 +522,7 @@ class Host:
         """
         self.check(job)
         running = RunningJob(job, on_chunk)
+        running._done = Future()
         threading.Thread(
             target=self._execute_into, args=(running,), name="jwp-job", daemon=True
         ).start()
@@ -434,12 +531,18 @@ class Host:
     def run(
         self, job: Job, on_chunk: Callable[[RunningJob, bytes], None] | None = None
     ) -> JobResult:
-        """Enqueue ``job`` and wait for its result; raises only ``EnqueueRejected``."""
-        return self.submit(job, on_chunk).result()
+        """Enqueue ``job`` and run it on this thread; raises only ``EnqueueRejected``.
+
+        Nobody else holds this job, so only its time limit could interrupt it: without one, its
+        calls (``load()``, ``run()``) are made right here. A stream still hands its calls to the
+        instance's thread, because ``on_chunk`` may cancel the job.
+        """
+        self.check(job)
+        return self._execute(RunningJob(job, on_chunk), inline=job.timeout_ms <= 0)
 
     def close(self) -> None:
         """Drop the idle pooled instances (``WorkerService.ReleaseStaticWorker``)."""
-        with self._lock:
+        with self._mutex:
             for instance in self._idle:
                 instance.stop()
             self._slots -= len(self._idle)
@@ -454,29 +557,32 @@ class Host:
     # The job, step by step ------------------------------------------------------------------
 
     def _execute_into(self, running: RunningJob) -> None:
+        done = running._future()
         try:
-            running._done.set_result(self._execute(running))
+            done.set_result(self._execute(running, inline=False))
         except BaseException as error:  # only the caller's on_chunk can get here
-            running._done.set_exception(error)
+            done.set_exception(error)
 
-    def _execute(self, running: RunningJob) -> JobResult:
-        job = running.job
-        started = time.perf_counter()
-        result = JobResult(ResultStatus.SUCCESS, b"", {}, job.using, job.streaming_type)
-        with self._lock:
+    def _execute(self, running: RunningJob, *, inline: bool) -> JobResult:
+        """The job; ``inline``: its non-streaming calls may run on this thread (see ``run``)."""
+        job, token = running.job, running._token
+        started = perf_counter()
+        result = JobResult(_SUCCESS, b"", {}, job.using, job.streaming_type)
+        with self._mutex:
             self.stats.jobs += 1
-        if running._token.cancelled:
-            result.status = ResultStatus.CANCELLED
+        if token.cancelled:
+            result.status = _CANCELLED
             result.output = b"Job was cancelled before execution"
             result.metadata = dict(job.metadata)
             return result
         instance: _Instance | None = None
         try:
-            instance = self._checkout(job, running._token)
+            instance = self._checkout(job, token, inline)
             running._instance = instance
-            self._check_using(instance, job, result, running._token)
-            if job.streaming_type == StreamingType.NONE:
-                self._run(instance, job, result, running._token)
+            if job.using is not None:
+                self._check_using(instance, job, result, token, inline)
+            if job.streaming_type == _NOT_STREAMING:
+                self._run(instance, job, result, token, inline)
             else:
                 self._stream(instance, running, result)
                 internal = job.streaming_type == StreamingType.INTERNAL
@@ -490,11 +596,11 @@ class Host:
             running._instance = None
             if instance is not None:
                 self._checkin(instance)
-        if result.status == ResultStatus.CANCELLED or result.stream_end is StreamEnd.TOKEN:
-            result.status = ResultStatus.CANCELLED
+        if result.status is _CANCELLED or result.stream_end is _TOKEN_END:
+            result.status = _CANCELLED
             if not result.output:
                 result.output = b"the job was cancelled"
-        result.seconds = time.perf_counter() - started
+        result.seconds = perf_counter() - started
         return result
 
     def _limit(self, job: Job) -> float | None:
@@ -515,9 +621,16 @@ class Host:
         token: _Token,
         during: str,
         metadata: Mapping[str, str],
+        inline: bool = False,
     ) -> Any:
-        """A job-time call: its value, or the ``_Failed`` that ends the job."""
+        """A job-time call: its value, or the ``_Failed`` that ends the job.
+
+        ``inline``: made on this thread under the instance's lock (no limit, no canceller).
+        """
         try:
+            if inline:
+                with instance.lock:
+                    return call()
             return instance.call(call, self._limit(job), token)
         except _Overran:
             instance.try_cancel()  # skipped: the overrunning call holds the instance
@@ -527,18 +640,12 @@ class Host:
                 ResultStatus.CANCELLED, f"the job was cancelled during {during}", metadata
             ) from None
         except BaseException as error:
-            # A PluginError carries the map the plugin returned with it; a converted exception is a
-            # panic, which keeps the job's metadata.
-            if isinstance(error, PluginError) and error.error_type is None:
-                metadata = error.metadata
-            raise _Failed(
-                ResultStatus.OTHER_ERROR, _describe_error(error, during), metadata
-            ) from None
+            raise _plugin_failure(error, during, metadata) from None
 
     def _construct(self, *, schema_read: bool = False) -> _Instance:
         """A new instance, built on its own thread within the constructor's time limit."""
         instance = _Instance("jwp-plugin")
-        with self._lock:
+        with self._mutex:
             self.stats.constructed += 1
             self.stats.schema_reads += schema_read
         try:
@@ -562,13 +669,13 @@ class Host:
         instance.plugin = plugin
         return instance
 
-    def _new_loaded(self, job: Job, token: _Token) -> _Instance:
+    def _new_loaded(self, job: Job, token: _Token, inline: bool) -> _Instance:
         try:
             instance = self._construct()
         except _Failed as failure:
             failure.metadata = dict(job.metadata)
             raise
-        with self._lock:
+        with self._mutex:
             self.stats.loaded += 1
         try:
             self._call(
@@ -578,6 +685,7 @@ class Host:
                 token,
                 "load()",
                 job.metadata,
+                inline,
             )
         except _Failed as failure:
             instance.stop()
@@ -588,13 +696,17 @@ class Host:
             raise
         return instance
 
-    def _checkout(self, job: Job, token: _Token) -> _Instance:
+    def _checkout(self, job: Job, token: _Token, inline: bool) -> _Instance:
         if not self.use_static:
-            return self._new_loaded(job, token)
+            return self._new_loaded(job, token, inline)
         while True:
-            with self._lock:
+            with self._mutex:
                 while not self._idle and self._slots >= self.pool_size and not token.cancelled:
-                    self._lock.wait(0.05)
+                    self._waiting += 1
+                    try:
+                        self._lock.wait(0.05)  # a short wait: a cancelled token ends it too
+                    finally:
+                        self._waiting -= 1
                 if token.cancelled:
                     raise _Failed(
                         ResultStatus.CANCELLED, "Job was cancelled before execution", job.metadata
@@ -603,42 +715,48 @@ class Host:
                     self._slots += 1
                     break
                 instance = self._idle.pop()
-            # Recycle: deadpool's request_cancellation on the idle instance taken for this job.
-            with self._lock:
                 self.stats.recycled += 1
+            # Recycle: deadpool's request_cancellation on the idle instance taken for this job.
             try:
-                instance.cancel(wait_seconds=0)
+                instance.recycle()
                 return instance
             except BaseException as error:
                 LOG.warning("dropping a pooled instance: cancel() failed: %s", error)
                 self._drop(instance)
         try:
-            return self._new_loaded(job, token)
+            return self._new_loaded(job, token, inline)
         except BaseException:
-            with self._lock:
+            with self._mutex:
                 self._slots -= 1
-                self._lock.notify()
+                self._notify()
             raise
+
+    def _notify(self) -> None:
+        """Wake a job waiting for a pooled instance; the caller holds ``self._lock``."""
+        if self._waiting:  # Condition.notify() costs a share of a small job even with no waiter
+            self._lock.notify()
 
     def _drop(self, instance: _Instance) -> None:
         instance.stop()
-        with self._lock:
+        with self._mutex:
             self.stats.detached += 1
             if self.use_static:
                 self._slots -= 1
-            self._lock.notify()
+            self._notify()
 
     def _checkin(self, instance: _Instance) -> None:
         if not instance.usable:
             self._drop(instance)
         elif self.use_static:
-            with self._lock:
+            with self._mutex:
                 self._idle.append(instance)
-                self._lock.notify()
+                self._notify()
         else:
             instance.stop()
 
-    def _check_using(self, instance: _Instance, job: Job, result: JobResult, token: _Token) -> None:
+    def _check_using(
+        self, instance: _Instance, job: Job, result: JobResult, token: _Token, inline: bool
+    ) -> None:
         """The worker wrapper's ``using`` rule, on the job's own instance."""
         if job.using is None:
             return
@@ -649,6 +767,7 @@ class Host:
             token,
             "method_proto_map()",
             job.metadata,
+            inline,
         )
         if not isinstance(methods, dict):
             raise _Failed(
@@ -671,16 +790,26 @@ class Host:
                 job.metadata,
             )
 
-    def _run(self, instance: _Instance, job: Job, result: JobResult, token: _Token) -> None:
+    def _run(
+        self, instance: _Instance, job: Job, result: JobResult, token: _Token, inline: bool
+    ) -> None:
         plugin = instance.plugin
-        value = self._call(
-            instance,
-            lambda: plugin.run(job.args, dict(job.metadata), job.using),
-            job,
-            token,
-            "run()",
-            job.metadata,
-        )
+        if inline:
+            # The per-job path of a pooled worker, written out rather than through _call.
+            try:
+                with instance.lock:
+                    value = plugin.run(job.args, dict(job.metadata), job.using)
+            except BaseException as error:
+                raise _plugin_failure(error, "run()", job.metadata) from None
+        else:
+            value = self._call(
+                instance,
+                lambda: plugin.run(job.args, dict(job.metadata), job.using),
+                job,
+                token,
+                "run()",
+                job.metadata,
+            )
         if not _is_result(value):
             raise _Failed(
                 ResultStatus.OTHER_ERROR,
@@ -724,6 +853,12 @@ class Host:
             except BaseException as error:
                 result.warnings.append(_describe_error(error, "receive_stream()"))
                 result.stream_end = StreamEnd.ERROR
+                return
+            if token.cancelled:
+                # The job was cancelled while receive_stream() ran. Its cancel() may have reached
+                # the plugin first and made this call return None (or a last chunk): the stream
+                # still ended because of the token, and the consumer reads no more.
+                result.stream_end = StreamEnd.TOKEN
                 return
             if chunk is None:
                 result.stream_end = StreamEnd.END
@@ -791,5 +926,5 @@ class Host:
     def _checkin_collector(self, instance: _Instance) -> None:
         instance.stop()
         if not instance.usable:
-            with self._lock:
+            with self._mutex:
                 self.stats.detached += 1
