@@ -7,14 +7,16 @@ environment, the project's own tests pass and the plugin is found through its en
 
 from __future__ import annotations
 
+import fnmatch
 import itertools
+import json
 import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from tests.support import CHOICES, Venv, build_wheel, render, render_cli
+from tests.support import CHOICES, TEMPLATE, Venv, build_wheel, render, render_cli
 
 RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -121,3 +123,20 @@ def test_every_combination_builds_installs_and_passes_its_tests(
     tmp_path: Path, answers: dict[str, str]
 ) -> None:
     check_project(tmp_path, answers)
+
+
+def test_files_copied_without_rendering_hold_no_jinja() -> None:
+    """cookiecutter copies these verbatim (faster renders); copier still renders every file, so
+    a Jinja tag in one of them would make the two tools write different projects."""
+    globs = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))["_copy_without_render"]
+    files = [
+        path.relative_to(TEMPLATE).as_posix()
+        for path in (TEMPLATE / "{{cookiecutter.plugin_slug}}").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    for pattern in globs:
+        matched = [name for name in files if fnmatch.fnmatch(name, pattern)]
+        assert matched, f"{pattern} matches no file of the template"
+        for name in matched:
+            text = (TEMPLATE / name).read_text("utf-8")
+            assert not any(tag in text for tag in ("{{", "{%", "{#")), f"{name} holds Jinja"
