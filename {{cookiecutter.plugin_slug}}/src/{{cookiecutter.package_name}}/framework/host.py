@@ -157,11 +157,11 @@ class HostStats:
     """How often the host did what: the constructor runs far more often than jobs do."""
 
     constructed: int = 0  # every instance: schema reads, job instances, collectors
-    schema_reads: int = 0  # fresh instances asked for schemas only (enqueue guard, describe)
+    schema_reads: int = 0  # fresh instances asked for schemas only (describe, first guard)
     loaded: int = 0  # load() calls
     recycled: int = 0  # cancel() on an idle pooled instance taken for the next job
     detached: int = 0  # instances dropped because a call overran or failed the pool
-    jobs: int = 0
+    jobs: int = 0  # counted as each job ends (a job cancelled before it started too)
 
 
 @dataclass(frozen=True)
@@ -568,9 +568,9 @@ class Host:
         job, token = running.job, running._token
         started = perf_counter()
         result = JobResult(_SUCCESS, b"", {}, job.using, job.streaming_type)
-        with self._mutex:
-            self.stats.jobs += 1
         if token.cancelled:
+            with self._mutex:
+                self.stats.jobs += 1
             result.status = _CANCELLED
             result.output = b"Job was cancelled before execution"
             result.metadata = dict(job.metadata)
@@ -594,8 +594,7 @@ class Host:
             result.metadata = failure.metadata
         finally:
             running._instance = None
-            if instance is not None:
-                self._checkin(instance)
+            self._checkin(instance)
         if result.status is _CANCELLED or result.stream_end is _TOKEN_END:
             result.status = _CANCELLED
             if not result.output:
@@ -744,14 +743,19 @@ class Host:
                 self._slots -= 1
             self._notify()
 
-    def _checkin(self, instance: _Instance) -> None:
-        if not instance.usable:
+    def _checkin(self, instance: _Instance | None) -> None:
+        """Count the job and give its instance back: one pass under the pool's lock."""
+        if instance is not None and not instance.usable:
             self._drop(instance)
-        elif self.use_static:
-            with self._mutex:
+            instance = None
+        with self._mutex:
+            self.stats.jobs += 1
+            if instance is not None and self.use_static:
                 self._idle.append(instance)
-                self._notify()
-        else:
+                if self._waiting:  # see _notify
+                    self._lock.notify()
+                return
+        if instance is not None:
             instance.stop()
 
     def _check_using(
