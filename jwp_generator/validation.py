@@ -18,7 +18,6 @@ import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 
 from jwp_generator.naming import message_names, pascal_case, split_methods
 
@@ -195,15 +194,36 @@ EXAMPLES = {
 VARIABLES = tuple(EXAMPLES)
 
 
-@dataclass(frozen=True)
 class Problem:
-    """One refused answer: which, what it was, the rule it breaks and a value that passes."""
+    """One refused answer: which, what it was, the rule it breaks and a value that passes.
 
-    variable: str
-    value: str
-    rule: str
-    example: str
-    code: str = "invalid"
+    A plain class rather than a dataclass: the pre-generation hook imports this module in a
+    process of its own on every render, and ``dataclasses`` (with ``inspect``) would double what
+    that import costs.
+    """
+
+    __slots__ = ("code", "example", "rule", "value", "variable")
+
+    def __init__(
+        self, variable: str, value: str, rule: str, example: str, code: str = "invalid"
+    ) -> None:
+        self.variable = variable
+        self.value = value
+        self.rule = rule
+        self.example = example
+        self.code = code
+
+    def _fields(self) -> tuple[str, str, str, str, str]:
+        return (self.variable, self.value, self.rule, self.example, self.code)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Problem) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        return "Problem({})".format(", ".join(map(repr, self._fields())))
 
     def __str__(self) -> str:
         shown = self.value
