@@ -9,10 +9,11 @@ every job, so the answers must be cheap.
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from importlib import resources
 from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
@@ -115,9 +116,15 @@ class MethodTable:
         raise PluginError(f"Unknown method '{using}'; methods: {', '.join(self._methods)}")
 
     def _read(self, file_name: str) -> str:
-        return (
-            resources.files(self._package).joinpath("protos").joinpath(file_name).read_text("utf-8")
-        )
+        # The package's own loader reads the file beside its modules, from a folder or a zip,
+        # as importlib.resources would; importing importlib.resources (pathlib, tempfile,
+        # zipfile, shutil) would add several milliseconds to every process that serves jobs.
+        spec = sys.modules[self._package].__spec__
+        get_data = getattr(spec and spec.loader, "get_data", None)
+        if spec is None or spec.origin is None or get_data is None:
+            raise PluginError(f"package {self._package} cannot read its protos: no file loader")
+        data: bytes = get_data(os.path.join(os.path.dirname(spec.origin), "protos", file_name))
+        return data.decode("utf-8")
 
     @cached_property
     def settings_proto(self) -> str:
