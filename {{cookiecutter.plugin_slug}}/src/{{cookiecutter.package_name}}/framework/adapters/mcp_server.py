@@ -26,6 +26,7 @@ from importlib import metadata
 from typing import Any
 
 from ... import load_multi_method_plugin
+from ..codec import CodecError, read_json
 from ..contract import PluginError
 from ..host import Host, HostError
 from ..json_schema import message_schema
@@ -141,18 +142,12 @@ def _unwrap_message(descriptor: Any, item: Any) -> Any:
 
 def settings_bytes(text: str) -> bytes:
     """``--settings`` (JSON, or ``@path`` of a JSON file) as the settings message's bytes."""
-    if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as file:
-                text = file.read()
-        except OSError as error:
-            raise PluginError(f"cannot read the settings from {text[1:]}: {error}") from None
-    if not text.strip():
-        return b""
     try:
-        value = json.loads(text)
-    except ValueError as error:
-        raise PluginError(f"the settings are not JSON: {error}") from None
+        value = read_json(text, "the settings")
+    except CodecError as error:
+        raise PluginError(str(error)) from None
+    if value is None:
+        return b""
     from ...runner import METHODS
 
     return message_json.encode(METHODS.settings_type, value, "settings")
