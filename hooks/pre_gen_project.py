@@ -1,7 +1,8 @@
 """Pre-generation hook: refuse bad answers before cookiecutter writes any file.
 
 The answers arrive as JSON inside a raw string, never as Python source: ``tojson`` escapes
-every apostrophe, so no answer can close the string and run as code here. The rules live in ``jwp_generator.validation``.
+every apostrophe, so no answer can close the string and run as code here. The rules live in
+``jwp_generator.validation``.
 """
 
 import json
