@@ -10,9 +10,11 @@ runner that returns the wrong type fails its job with a clear error instead of c
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from .contract import MethodJsonSchema, MethodSchema, MultiMethodPluginRunner, PluginError
+
+T = TypeVar("T")
 
 
 def _fail(error: BaseException, during: str) -> NoReturn:
@@ -35,11 +37,14 @@ def _check_result(during: str, value: object) -> tuple[bytes, dict[str, str]]:
         and isinstance(value[1], dict)
     ):
         return value[0], value[1]
-    return _raise(_wrong_type(during, "tuple[bytes, dict[str, str]]", value))
+    raise _wrong_type(during, "tuple[bytes, dict[str, str]]", value)
 
 
-def _raise(error: PluginError) -> NoReturn:
-    raise error
+def _is_map_of(value: object, kind: type[T]) -> TypeGuard[dict[str, T]]:
+    """Whether ``value`` is a dict from method names to ``kind``."""
+    return isinstance(value, dict) and all(
+        isinstance(key, str) and isinstance(item, kind) for key, item in value.items()
+    )
 
 
 class GuardedPlugin:
@@ -84,16 +89,13 @@ class GuardedPlugin:
 
     def method_proto_map(self) -> dict[str, MethodSchema]:
         value = self._call("method_proto_map()", self._runner.method_proto_map)
-        if not isinstance(value, dict) or not all(
-            isinstance(key, str) and isinstance(schema, MethodSchema)
-            for key, schema in value.items()
-        ):
+        if not _is_map_of(value, MethodSchema):
             raise _wrong_type("method_proto_map()", "dict[str, MethodSchema]", value)
         return value
 
     def method_json_schema_map(self) -> dict[str, MethodJsonSchema] | None:
         value = self._call("method_json_schema_map()", self._runner.method_json_schema_map)
-        if value is not None and not isinstance(value, dict):
+        if value is not None and not _is_map_of(value, MethodJsonSchema):
             raise _wrong_type(
                 "method_json_schema_map()", "dict[str, MethodJsonSchema] | None", value
             )

@@ -232,6 +232,9 @@ class _Instance:
         self.plugin: Any = None
         self.lock = threading.Lock()
         self.usable = True
+        # The job the instance serves: a cancel that comes late, after the instance went back to
+        # the pool, must not reach the next job's plugin.
+        self.owner: object | None = None
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
@@ -264,22 +267,29 @@ class _Instance:
         self.usable = False  # the call goes on in its thread; the instance is lost to the host
         raise _Interrupted() if token is not None and token.cancelled else _Overran()
 
-    def try_cancel(self) -> bool:
-        """``cancel()`` now if no call holds the instance; ``False`` if it was skipped or failed."""
+    def try_cancel(self, owner: object | None = None) -> bool:
+        """``cancel()`` now if no call holds the instance; ``False`` if it was skipped or failed.
+
+        With ``owner``, only while the instance still serves that job.
+        """
         if not self.lock.acquire(blocking=False):
             return False
         try:
+            if owner is not None and self.owner is not owner:
+                return False
             return self.plugin.cancel() is True
         except BaseException:
             return False
         finally:
             self.lock.release()
 
-    def cancel(self, wait_seconds: float = 5.0) -> bool:
+    def cancel(self, wait_seconds: float = 5.0, owner: object | None = None) -> bool:
         """``cancel()`` from the calling thread, as soon as no call holds the instance."""
         if not self.lock.acquire(timeout=wait_seconds):
             return False
         try:
+            if owner is not None and self.owner is not owner:
+                return False
             return self.plugin.cancel() is True
         finally:
             self.lock.release()
@@ -295,6 +305,17 @@ class _Instance:
 
     def stop(self) -> None:
         self._queue.put(None)
+
+
+def _end_idle(result: JobResult, job: Job, token: _Token, instance: _Instance) -> None:
+    """A stream call overran the job timeout: cancel the job and say so in the trailer."""
+    token.cancel()
+    instance.try_cancel()
+    result.stream_end = StreamEnd.IDLE_TIMEOUT
+    assert result.trailer is not None
+    result.trailer[RUN_STREAM_ERROR_KEY] = (
+        f"stream idle timeout: no chunk within {job.timeout_ms} ms"
+    )
 
 
 def _describe_error(error: BaseException, during: str) -> str:
@@ -378,7 +399,7 @@ class RunningJob:
         self._token.cancel()
         instance = self._instance
         if instance is not None:
-            instance.try_cancel()
+            instance.try_cancel(owner=self)
 
     def cancel_plugin(self, wait_seconds: float = 5.0) -> bool:
         """Call the plugin's ``cancel()`` on this thread between two calls of the stream loop.
@@ -387,7 +408,7 @@ class RunningJob:
         held it for ``wait_seconds``. An exception from ``cancel()`` propagates.
         """
         instance = self._instance
-        return instance is not None and instance.cancel(wait_seconds)
+        return instance is not None and instance.cancel(wait_seconds, owner=self)
 
     def result(self, timeout: float | None = None) -> JobResult:
         return self._future().result(timeout)
@@ -578,6 +599,7 @@ class Host:
         instance: _Instance | None = None
         try:
             instance = self._checkout(job, token, inline)
+            instance.owner = running
             running._instance = instance
             if job.using is not None:
                 self._check_using(instance, job, result, token, inline)
@@ -594,6 +616,8 @@ class Host:
             result.metadata = failure.metadata
         finally:
             running._instance = None
+            if instance is not None:
+                instance.owner = None
             self._checkin(instance)
         if result.status is _CANCELLED or result.stream_end is _TOKEN_END:
             result.status = _CANCELLED
@@ -844,12 +868,7 @@ class Host:
             try:
                 chunk = instance.call(plugin.receive_stream, limit, token)
             except _Overran:
-                token.cancel()
-                instance.try_cancel()
-                result.stream_end = StreamEnd.IDLE_TIMEOUT
-                result.trailer[RUN_STREAM_ERROR_KEY] = (
-                    f"stream idle timeout: no chunk within {job.timeout_ms} ms"
-                )
+                _end_idle(result, job, token, instance)
                 return
             except _Interrupted:
                 result.stream_end = StreamEnd.TOKEN
@@ -879,8 +898,11 @@ class Host:
                 running.on_chunk(running, chunk)
             try:
                 canceled = instance.call(plugin.is_canceled, limit, token)
-            except (_Overran, _Interrupted):
-                result.stream_end = StreamEnd.TOKEN if token.cancelled else StreamEnd.IDLE_TIMEOUT
+            except _Overran:
+                _end_idle(result, job, token, instance)
+                return
+            except _Interrupted:
+                result.stream_end = StreamEnd.TOKEN
                 return
             except BaseException as error:
                 result.warnings.append(_describe_error(error, "is_canceled()"))

@@ -37,14 +37,21 @@ def _protoc_main() -> object:
     return protoc.main
 
 
+_CHILD = (
+    "import sys; from grpc_tools import protoc; sys.exit(protoc.main(['protoc', *sys.argv[1:]]))"
+)
+
+
 def _run(arguments: list[str]) -> None:
     main = _protoc_main()
     if main(["protoc", *arguments]) == 0:  # type: ignore[operator]
         return
     # In-process protoc prints its diagnostics straight to the terminal; run it once more in a
-    # child process only to put them into the error message.
+    # child process only to put them into the error message. The child calls the same main()
+    # with the same arguments: ``python -m grpc_tools.protoc`` would add the well-known types'
+    # include path and could succeed where the first run failed.
     child = subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", *arguments],
+        [sys.executable, "-c", _CHILD, *arguments],
         capture_output=True,
         text=True,
         check=False,
