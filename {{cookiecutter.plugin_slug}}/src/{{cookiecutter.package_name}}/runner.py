@@ -50,7 +50,8 @@ METHODS = MethodTable(
             {{ pascal(m) }}Args,
             {{ pascal(m) }}Result,
             StreamingOutputType.{{ output_type }},
-            "Greets the given name{% if streams %}, word by word when streamed{% endif %}.",
+            # The description reaches users and LLM tool selection: say what `{{ m }}` does.
+            "{{ m }}: greets the given name{% if streams %}, word by word when streamed{% endif %}.",
         ),
 {%- endfor %}
     ],

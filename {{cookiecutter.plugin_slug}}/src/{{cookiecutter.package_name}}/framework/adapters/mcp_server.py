@@ -9,8 +9,8 @@ structured content. A streaming method is streamed and collected first. A plugin
 tool result with ``isError`` set and the error text.
 
 The calls run through the local host with ``use_static`` and a pool of one: the instance is
-loaded for the first call and answers every call after it, one at a time. The settings come from ``--settings`` because an
-MCP_SERVER runner has none of its own.
+loaded for the first call and answers every call after it, one at a time. The settings come
+from ``--settings`` because an MCP_SERVER runner has none of its own.
 
 The ``mcp`` package is imported only when the server starts, so that the rest of the plugin
 works without the ``mcp`` extra.

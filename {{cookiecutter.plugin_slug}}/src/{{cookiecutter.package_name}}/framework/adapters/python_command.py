@@ -25,9 +25,9 @@ method is streamed and collected into one result. stdout gets exactly one JSON o
 
 ``status`` is a JobWorkerP ``ResultStatus`` name, ``SUCCESS`` exactly when ``error`` is null.
 When the job failed, ``error`` holds the message (also written to stderr) and the exit code is 1.
-What the plugin prints goes to stderr, so that stdout holds the envelope alone. PYTHON_COMMAND reports a script that
-exits non-zero as ``SUCCESS`` all the same, so callers must read ``error`` / ``status`` (or the
-result's ``exit_code``), not the job's status. Only ``protobuf`` is needed at run time.
+What the plugin prints goes to stderr, so that stdout holds the envelope alone.
+PYTHON_COMMAND reports a script that exits non-zero as ``SUCCESS`` all the same, so callers
+must read ``error`` / ``status`` (or the result's ``exit_code``), not the job's status. Only ``protobuf`` is needed at run time.
 """
 
 from __future__ import annotations
