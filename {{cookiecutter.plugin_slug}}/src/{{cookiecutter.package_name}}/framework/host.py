@@ -318,6 +318,32 @@ def _end_idle(result: JobResult, job: Job, token: _Token, instance: _Instance) -
     )
 
 
+# What _stream_call returns when the call ended the stream; ``JobResult`` then says why.
+_STOPPED = object()
+
+
+def _stream_call(
+    instance: _Instance,
+    call: Callable[[], Any],
+    during: str,
+    limit: float | None,
+    job: Job,
+    token: _Token,
+    result: JobResult,
+) -> Any:
+    """One plugin call of the stream loop: its value, or ``_STOPPED`` when it ended the stream."""
+    try:
+        return instance.call(call, limit, token)
+    except _Overran:
+        _end_idle(result, job, token, instance)
+    except _Interrupted:
+        result.stream_end = StreamEnd.TOKEN
+    except BaseException as error:
+        result.warnings.append(_describe_error(error, during))
+        result.stream_end = StreamEnd.ERROR
+    return _STOPPED
+
+
 def _describe_error(error: BaseException, during: str) -> str:
     if isinstance(error, PluginError):
         return error.message
@@ -865,17 +891,10 @@ class Host:
                 result.trailer[RUN_STREAM_ERROR_KEY] = f"stream exceeded {job.max_chunks} chunks"
                 instance.try_cancel()
                 return
-            try:
-                chunk = instance.call(plugin.receive_stream, limit, token)
-            except _Overran:
-                _end_idle(result, job, token, instance)
-                return
-            except _Interrupted:
-                result.stream_end = StreamEnd.TOKEN
-                return
-            except BaseException as error:
-                result.warnings.append(_describe_error(error, "receive_stream()"))
-                result.stream_end = StreamEnd.ERROR
+            chunk = _stream_call(
+                instance, plugin.receive_stream, "receive_stream()", limit, job, token, result
+            )
+            if chunk is _STOPPED:
                 return
             if token.cancelled:
                 # The job was cancelled while receive_stream() ran. Its cancel() may have reached
@@ -896,17 +915,10 @@ class Host:
             running.chunk_count += 1
             if running.on_chunk is not None:
                 running.on_chunk(running, chunk)
-            try:
-                canceled = instance.call(plugin.is_canceled, limit, token)
-            except _Overran:
-                _end_idle(result, job, token, instance)
-                return
-            except _Interrupted:
-                result.stream_end = StreamEnd.TOKEN
-                return
-            except BaseException as error:
-                result.warnings.append(_describe_error(error, "is_canceled()"))
-                result.stream_end = StreamEnd.ERROR
+            canceled = _stream_call(
+                instance, plugin.is_canceled, "is_canceled()", limit, job, token, result
+            )
+            if canceled is _STOPPED:
                 return
             if canceled is True:
                 result.stream_end = StreamEnd.CANCELED
