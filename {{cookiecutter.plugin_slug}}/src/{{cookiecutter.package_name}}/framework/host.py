@@ -22,14 +22,21 @@ as ``load_multi_method_plugin``) the way a JobWorkerP worker does:
   ``begin_stream()``, then is the longest gap allowed between chunks); statuses, output and
   metadata follow JobWorkerP's mapping.
 
-Calls are made one at a time under the instance's lock, like V1's instance lock. A job that
-nobody can interrupt (``Host.run`` with no time limit, as JobWorkerP's timeout 0) calls the
-instance on the calling thread: nothing could stop a runaway ``run()`` there anyway. Where a
-time limit or a cancellation must be able to stop the waiting (a timeout, ``submit()``, every
-stream, the constructor), the call is handed to the instance's own daemon thread. A call past
-its time limit cannot be stopped in Python, so, like JobWorkerP, the host stops waiting, drops
-the instance (a pool builds a new one) and leaves the thread behind.
+The parts, each on its own below:
+
+* ``_Instance``: one plugin instance and the thread that makes its calls, one at a time, under
+  the instance's lock (V1's instance lock). Every plugin call is handed to that thread, so the
+  caller can stop waiting when a time limit passes or the job is cancelled;
+* ``_EntryPoint``: the factory, which builds instances within the constructor's time limit;
+* ``_Pool``: where a job's instance comes from and goes back to;
+* ``_JobRun``: one job, from taking an instance to its result and status;
+* ``_StreamLoop``: ``begin_stream()``, then ``receive_stream()`` and ``is_canceled()`` in turn;
+* ``Host``: the worker: schema reads, the enqueue guard, ``run()`` and ``submit()``.
+
+A call past its time limit cannot be stopped in Python, so, like JobWorkerP, the host stops
+waiting, drops the instance (a pool builds a new one) and leaves the thread behind.
 Nothing a plugin raises or returns escapes the host: every failure becomes a ``JobResult``.
+This is a development tool: it is written to be read, not to be fast.
 Needs only the standard library; JSON comes from ``codec.py``.
 """
 
@@ -40,7 +47,7 @@ import enum
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass, field
 from time import perf_counter
@@ -54,6 +61,8 @@ LOG = logging.getLogger(__name__)
 CONSTRUCTOR_TIMEOUT = 5.0
 # Trailer key under which JobWorkerP reports why a stream ended early.
 RUN_STREAM_ERROR_KEY = "jobworkerp.plugin.run_stream_error"
+# How often a job waiting for a pooled instance looks whether it was cancelled meanwhile.
+_POOL_WAIT_SECONDS = 0.05
 
 
 class ResultStatus(enum.IntEnum):
@@ -109,8 +118,7 @@ class Job:
     max_chunks: int | None = None
 
 
-# slots: one is built for every job, and a slotted class is cheaper to build and read.
-@dataclass(slots=True)
+@dataclass
 class JobResult:
     """What a worker reports (``JobResultData``), plus what a stream delivered."""
 
@@ -133,8 +141,7 @@ class JobResult:
         """Why the job failed or its stream ended early; ``None`` for a clean success."""
         if self.status != ResultStatus.SUCCESS:
             return self.output.decode("utf-8", "replace")
-        if self.stream_end not in (None, StreamEnd.END):
-            assert self.stream_end is not None
+        if self.stream_end is not None and self.stream_end is not StreamEnd.END:
             detail = (self.trailer or {}).get(RUN_STREAM_ERROR_KEY) or "; ".join(self.warnings)
             return f"stream ended early: {self.stream_end.value}" + (
                 f" ({detail})" if detail else ""
@@ -162,6 +169,16 @@ class HostStats:
     recycled: int = 0  # cancel() on an idle pooled instance taken for the next job
     detached: int = 0  # instances dropped because a call overran or failed the pool
     jobs: int = 0  # counted as each job ends (a job cancelled before it started too)
+    # Jobs on several threads count at once.
+    _lock: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    def add(self, **counts: int) -> None:
+        """Add to the named counters, e.g. ``add(constructed=1)``."""
+        with self._lock:
+            for name, count in counts.items():
+                setattr(self, name, getattr(self, name) + count)
 
 
 @dataclass(frozen=True)
@@ -176,32 +193,17 @@ class RunnerInfo:
     settings_schema: str
 
 
-# Plumbing: one thread per instance, and waiting on it with a limit and a cancel token. -------
-
-
-# Guards the lazy creation of tokens' futures (rare: only a waited-on or cancelled token).
-_TOKEN_LOCK = threading.Lock()
+# One plugin instance and its thread --------------------------------------------------------
 
 
 class _Token:
-    """A job's cancellation token.
+    """A job's cancellation token: a future that is done once the job is cancelled.
 
-    Its future is made on first use: most jobs are neither cancelled nor waited on with the
-    token, and a ``Future`` (a condition and a lock) is a measurable share of a small job.
+    A future, so that waiting on a call can stop at whichever comes first.
     """
 
-    __slots__ = ("_future",)
-
     def __init__(self) -> None:
-        self._future: Future[None] | None = None
-
-    @property
-    def future(self) -> Future[None]:
-        if self._future is None:
-            with _TOKEN_LOCK:
-                if self._future is None:
-                    self._future = Future()
-        return self._future
+        self.future: Future[None] = Future()
 
     def cancel(self) -> None:
         with contextlib.suppress(InvalidStateError):  # cancelled twice
@@ -209,8 +211,7 @@ class _Token:
 
     @property
     def cancelled(self) -> bool:
-        future = self._future
-        return future is not None and future.done()
+        return self.future.done()
 
 
 class _Overran(Exception):
@@ -224,24 +225,26 @@ class _Interrupted(Exception):
 class _Instance:
     """One plugin instance and the thread that makes its calls, one at a time.
 
-    The lock plays V1's instance lock: held for each call, so ``try_cancel`` (JobWorkerP's
-    ``request_cancellation``) skips ``cancel()`` while a call such as ``run()`` holds it.
+    The lock plays V1's instance lock: held for each call, so a ``cancel()`` from outside
+    (JobWorkerP's ``request_cancellation``) waits for, or skips, a call such as ``run()``.
     """
 
     def __init__(self, label: str) -> None:
         self.plugin: Any = None
         self.lock = threading.Lock()
+        # False once a call overran or was interrupted: it goes on in the thread, so the
+        # instance is lost to the host.
         self.usable = True
         # The job the instance serves: a cancel that comes late, after the instance went back to
         # the pool, must not reach the next job's plugin.
         self.owner: object | None = None
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
+        self._calls: queue.SimpleQueue[tuple[Callable[[], Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
         threading.Thread(target=self._serve, name=label, daemon=True).start()
 
     def _serve(self) -> None:
-        while (item := self._queue.get()) is not None:
+        while (item := self._calls.get()) is not None:
             call, future = item
             with self.lock:
                 try:
@@ -250,42 +253,31 @@ class _Instance:
                 except BaseException as error:
                     future.set_exception(error)
 
-    def submit(self, call: Callable[[], Any]) -> Future[Any]:
-        future: Future[Any] = Future()
-        self._queue.put((call, future))
-        return future
-
     def call(
         self, call: Callable[[], Any], limit: float | None, token: _Token | None = None
     ) -> Any:
-        """The call's value; raises what it raised, ``_Overran`` or ``_Interrupted``."""
-        future = self.submit(call)
+        """The call's value, made on the instance's thread.
+
+        Raises what the call raised, ``_Overran`` after ``limit`` seconds (``None``: no limit),
+        or ``_Interrupted`` as soon as ``token`` is cancelled.
+        """
+        future: Future[Any] = Future()
+        self._calls.put((call, future))
         waiting: list[Future[Any]] = [future] if token is None else [future, token.future]
         wait(waiting, timeout=limit, return_when=FIRST_COMPLETED)
         if future.done():
             return future.result()
-        self.usable = False  # the call goes on in its thread; the instance is lost to the host
+        self.usable = False
         raise _Interrupted() if token is not None and token.cancelled else _Overran()
 
-    def try_cancel(self, owner: object | None = None) -> bool:
-        """``cancel()`` now if no call holds the instance; ``False`` if it was skipped or failed.
+    def cancel(self, wait_seconds: float | None = None, owner: object | None = None) -> bool:
+        """The plugin's ``cancel()``, from the calling thread, once no call holds the instance.
 
-        With ``owner``, only while the instance still serves that job.
+        Waits at most ``wait_seconds`` for the lock (``None``: as long as it takes, ``0``: not at
+        all). Returns what ``cancel()`` returned, or ``False`` when the wait ran out or the
+        instance no longer serves ``owner``. What ``cancel()`` raises propagates.
         """
-        if not self.lock.acquire(blocking=False):
-            return False
-        try:
-            if owner is not None and self.owner is not owner:
-                return False
-            return self.plugin.cancel() is True
-        except BaseException:
-            return False
-        finally:
-            self.lock.release()
-
-    def cancel(self, wait_seconds: float = 5.0, owner: object | None = None) -> bool:
-        """``cancel()`` from the calling thread, as soon as no call holds the instance."""
-        if not self.lock.acquire(timeout=wait_seconds):
+        if not self.lock.acquire(timeout=-1 if wait_seconds is None else wait_seconds):
             return False
         try:
             if owner is not None and self.owner is not owner:
@@ -293,94 +285,30 @@ class _Instance:
             return self.plugin.cancel() is True
         finally:
             self.lock.release()
-
-    def recycle(self) -> None:
-        """``cancel()`` on this idle instance (pool checkout); what ``cancel()`` raises propagates.
-
-        An idle instance is held by no call, so the lock is free: ``with`` is the cheapest way
-        to take it on the per-job path.
-        """
-        with self.lock:
-            self.plugin.cancel()
 
     def stop(self) -> None:
-        self._queue.put(None)
+        """End the thread once its current call, if any, returns."""
+        self._calls.put(None)
 
 
-def _end_idle(result: JobResult, job: Job, token: _Token, instance: _Instance) -> None:
-    """A stream call overran the job timeout: cancel the job and say so in the trailer."""
+def _request_cancellation(
+    token: _Token, instance: _Instance | None, owner: object | None = None
+) -> None:
+    """JobWorkerP's ``request_cancellation``: fire the job's token and call ``cancel()``.
+
+    ``cancel()`` is skipped while a call holds the instance (V1: a running ``run()`` holds its
+    lock). What it returns or raises is only logged, as JobWorkerP does.
+    """
     token.cancel()
-    instance.try_cancel()
-    result.stream_end = StreamEnd.IDLE_TIMEOUT
-    assert result.trailer is not None
-    result.trailer[RUN_STREAM_ERROR_KEY] = (
-        f"stream idle timeout: no chunk within {job.timeout_ms} ms"
-    )
-
-
-# What _stream_call returns when the call ended the stream; ``JobResult`` then says why.
-_STOPPED = object()
-
-
-def _stream_call(
-    instance: _Instance,
-    call: Callable[[], Any],
-    during: str,
-    limit: float | None,
-    job: Job,
-    token: _Token,
-    result: JobResult,
-) -> Any:
-    """One plugin call of the stream loop: its value, or ``_STOPPED`` when it ended the stream."""
+    if instance is None:
+        return
     try:
-        return instance.call(call, limit, token)
-    except _Overran:
-        _end_idle(result, job, token, instance)
-    except _Interrupted:
-        result.stream_end = StreamEnd.TOKEN
+        instance.cancel(0, owner)
     except BaseException as error:
-        result.warnings.append(_describe_error(error, during))
-        result.stream_end = StreamEnd.ERROR
-    return _STOPPED
+        LOG.debug("the plugin's cancel() raised %s", type(error).__name__)
 
 
-def _describe_error(error: BaseException, during: str) -> str:
-    if isinstance(error, PluginError):
-        return error.message
-    return f"plugin runner panicked: {type(error).__name__} in {during}: {error}"
-
-
-def _what(schema: object, method: str) -> str:
-    """The method's side of an enqueue refusal."""
-    if schema is None:
-        return f"no method '{method}', so JobWorkerP assumes NON_STREAMING (give 'using')"
-    kind = getattr(schema, "output_type", None)
-    kind = StreamingOutputType.NON_STREAMING if kind is None else kind
-    return f"method '{method}' is {getattr(kind, 'name', kind)}"
-
-
-_OUTPUT_TYPES = frozenset(StreamingOutputType)
-# Module-level names for the per-job path: reading an enum member off its class costs more.
-_SUCCESS, _CANCELLED = ResultStatus.SUCCESS, ResultStatus.CANCELLED
-_NOT_STREAMING, _TOKEN_END = StreamingType.NONE, StreamEnd.TOKEN
-
-
-def _is_result(value: object) -> bool:
-    if not (
-        isinstance(value, tuple)
-        and len(value) == 2
-        and isinstance(value[0], bytes)
-        and isinstance(value[1], dict)
-    ):
-        return False
-    # str.join takes str (and its subclasses) only and raises TypeError on anything else: the
-    # same test as isinstance(item, str) on every key and value, done in C on every job.
-    try:
-        "".join(value[1])
-        "".join(value[1].values())
-    except TypeError:
-        return False
-    return True
+# Failures and what the jobs report -----------------------------------------------------------
 
 
 class _Failed(Exception):
@@ -393,6 +321,16 @@ class _Failed(Exception):
         self.metadata = dict(metadata)
 
 
+def _describe_error(error: BaseException, during: str) -> str:
+    if isinstance(error, PluginError):
+        return error.message
+    try:
+        text = str(error)
+    except Exception:  # an exception whose message cannot be turned into text
+        text = "(the error's message could not be read)"
+    return f"plugin runner panicked: {type(error).__name__} in {during}: {text}"
+
+
 def _plugin_failure(error: BaseException, during: str, metadata: Mapping[str, str]) -> _Failed:
     """What a call that raised ends its job with: ``OTHER_ERROR``."""
     # A PluginError carries the map the plugin returned with it; a converted exception is a
@@ -402,10 +340,204 @@ def _plugin_failure(error: BaseException, during: str, metadata: Mapping[str, st
     return _Failed(ResultStatus.OTHER_ERROR, _describe_error(error, during), metadata)
 
 
+def _is_result(value: object) -> bool:
+    """Whether ``value`` is what ``run()`` and ``collect_stream()`` return."""
+    return (
+        isinstance(value, tuple)
+        and len(value) == 2
+        and isinstance(value[0], bytes)
+        and isinstance(value[1], dict)
+        and all(isinstance(key, str) and isinstance(item, str) for key, item in value[1].items())
+    )
+
+
+def _wrong_result(during: str, value: object, metadata: Mapping[str, str]) -> _Failed:
+    return _Failed(
+        ResultStatus.OTHER_ERROR,
+        f"plugin runner panicked: {during} returned {type(value).__name__}, "
+        "expected tuple[bytes, dict[str, str]]",
+        metadata,
+    )
+
+
+def _limit(job: Job) -> float | None:
+    """The job's timeout in seconds; ``None`` for none."""
+    return job.timeout_ms / 1000 if job.timeout_ms > 0 else None
+
+
+def _job_call(
+    instance: _Instance,
+    call: Callable[[], Any],
+    job: Job,
+    token: _Token,
+    during: str,
+    metadata: Mapping[str, str],
+) -> Any:
+    """A call made for a job, within its timeout: its value, or the ``_Failed`` ending the job.
+
+    ``metadata`` is what a failed or cancelled call reports.
+    """
+    try:
+        return instance.call(call, _limit(job), token)
+    except _Overran:
+        _request_cancellation(token, instance)  # cancel() is skipped: the call holds the lock
+        raise _Failed(
+            ResultStatus.ERROR_AND_RETRY,
+            f"timeout error: {during} exceeded the job timeout of {job.timeout_ms} ms",
+            {},
+        ) from None
+    except _Interrupted:
+        raise _Failed(
+            ResultStatus.CANCELLED, f"the job was cancelled during {during}", metadata
+        ) from None
+    except BaseException as error:
+        raise _plugin_failure(error, during, metadata) from None
+
+
+# The entry point and the pool --------------------------------------------------------------
+
+
+class _EntryPoint:
+    """The plugin's factory: builds each instance on its own thread, within a time limit."""
+
+    def __init__(self, factory: Callable[[], Any], timeout: float, stats: HostStats) -> None:
+        self.factory = factory
+        self.timeout = timeout
+        self.stats = stats
+        # The runner's name in error texts, known after the first schema read.
+        self.name = "plugin"
+
+    def construct(self, *, schema_read: bool = False) -> _Instance:
+        """A new instance; a failed constructor raises ``_Failed`` (``FATAL_ERROR``)."""
+        instance = _Instance("jwp-plugin")
+        self.stats.add(constructed=1, schema_reads=int(schema_read))
+        try:
+            instance.plugin = instance.call(self.factory, self.timeout)
+            return instance
+        except _Overran:
+            reason = f"the constructor took longer than {self.timeout:g} s"
+        except BaseException as error:
+            reason = _describe_error(error, "the constructor")
+        instance.stop()
+        raise _Failed(
+            ResultStatus.FATAL_ERROR, f"error in loading runner {self.name}: {reason}", {}
+        )
+
+
+class _Pool:
+    """Where a job's instance comes from and goes back to (JobWorkerP's runner pool).
+
+    ``use_static=False``: every job gets a new instance, loaded with the worker's settings, and
+    it is stopped after the job. ``use_static=True``: up to ``size`` loaded instances are kept;
+    an idle one taken for the next job gets ``cancel()`` first (deadpool's recycle), a new one is
+    built while the pool is below its size, and otherwise the job waits for one to come back.
+    """
+
+    def __init__(self, entry: _EntryPoint, settings: bytes, use_static: bool, size: int) -> None:
+        self.entry = entry
+        self.settings = settings
+        self.use_static = use_static
+        self.size = size
+        self.stats = entry.stats
+        self._available = threading.Condition()
+        self._idle: list[_Instance] = []
+        self._slots = 0  # pooled instances alive: idle or serving a job
+
+    def checkout(self, job: Job, token: _Token) -> _Instance:
+        """A loaded instance for ``job``; raises the ``_Failed`` that ends the job."""
+        if not self.use_static:
+            return self._new_loaded(job, token)
+        while (instance := self._idle_or_new_slot(job, token)) is not None:
+            try:
+                instance.cancel()  # recycle: request_cancellation on the idle instance
+                return instance
+            except BaseException as error:
+                LOG.warning("dropping a pooled instance: cancel() failed: %s", type(error).__name__)
+                self._drop(instance)
+        try:
+            return self._new_loaded(job, token)
+        except BaseException:
+            self._free_slot()
+            raise
+
+    def _idle_or_new_slot(self, job: Job, token: _Token) -> _Instance | None:
+        """An idle instance, or ``None`` with a slot taken for a new one; waits for either."""
+        with self._available:
+            while not self._idle and self._slots >= self.size and not token.cancelled:
+                self._available.wait(_POOL_WAIT_SECONDS)
+            if token.cancelled:
+                raise _Failed(
+                    ResultStatus.CANCELLED, "Job was cancelled before execution", job.metadata
+                )
+            if self._idle:
+                self.stats.add(recycled=1)
+                return self._idle.pop()
+            self._slots += 1
+            return None
+
+    def _new_loaded(self, job: Job, token: _Token) -> _Instance:
+        try:
+            instance = self.entry.construct()
+        except _Failed as failure:
+            failure.metadata = dict(job.metadata)
+            raise
+        self.stats.add(loaded=1)
+        try:
+            settings = self.settings
+            _job_call(
+                instance,
+                lambda: instance.plugin.load(settings),
+                job,
+                token,
+                "load()",
+                job.metadata,
+            )
+        except _Failed as failure:
+            instance.stop()
+            failure.metadata = dict(job.metadata)
+            if failure.status == ResultStatus.OTHER_ERROR:
+                failure.status = ResultStatus.FATAL_ERROR
+                failure.message = f"error in loading runner {self.entry.name}: {failure.message}"
+            raise
+        return instance
+
+    def checkin(self, instance: _Instance) -> None:
+        """Take a job's instance back: idle in the pool, or stopped."""
+        if not instance.usable:
+            self._drop(instance)
+        elif self.use_static:
+            with self._available:
+                self._idle.append(instance)
+                self._available.notify()
+        else:
+            instance.stop()
+
+    def _drop(self, instance: _Instance) -> None:
+        """Give up an instance that cannot serve again (JobWorkerP detaches it)."""
+        instance.stop()
+        self.stats.add(detached=1)
+        if self.use_static:
+            self._free_slot()
+
+    def _free_slot(self) -> None:
+        with self._available:
+            self._slots -= 1
+            self._available.notify()
+
+    def close(self) -> None:
+        """Drop the idle instances."""
+        with self._available:
+            for instance in self._idle:
+                instance.stop()
+            self._slots -= len(self._idle)
+            self._idle.clear()
+
+
+# One job -----------------------------------------------------------------------------------
+
+
 class RunningJob:
     """A job the host is running: wait for its result, or cancel it from another thread."""
-
-    __slots__ = ("_done", "_instance", "_token", "chunk_count", "job", "on_chunk")
 
     def __init__(self, job: Job, on_chunk: Callable[[RunningJob, bytes], None] | None) -> None:
         self.job = job
@@ -414,6 +546,7 @@ class RunningJob:
         self._token = _Token()
         # Made by submit() only: Host.run() returns the result itself.
         self._done: Future[JobResult] | None = None
+        # The instance serving the job, while it does.
         self._instance: _Instance | None = None
 
     def cancel(self) -> None:
@@ -422,10 +555,7 @@ class RunningJob:
         A job that has not started ends ``CANCELLED`` without running. A running job stops being
         waited for; the plugin's ``cancel()`` runs only if no call holds the instance.
         """
-        self._token.cancel()
-        instance = self._instance
-        if instance is not None:
-            instance.try_cancel(owner=self)
+        _request_cancellation(self._token, self._instance, owner=self)
 
     def cancel_plugin(self, wait_seconds: float = 5.0) -> bool:
         """Call the plugin's ``cancel()`` on this thread between two calls of the stream loop.
@@ -448,6 +578,238 @@ class RunningJob:
         return self._done
 
 
+class _JobRun:
+    """One job, from taking an instance to its result, with JobWorkerP's statuses."""
+
+    def __init__(self, entry: _EntryPoint, pool: _Pool, running: RunningJob) -> None:
+        self.entry = entry
+        self.pool = pool
+        self.running = running
+        self.job = running.job
+        self.token = running._token
+        self.result = JobResult(
+            ResultStatus.SUCCESS, b"", {}, self.job.using, self.job.streaming_type
+        )
+
+    def execute(self) -> JobResult:
+        started = perf_counter()
+        result = self.result
+        try:
+            if self.token.cancelled:
+                raise _Failed(
+                    ResultStatus.CANCELLED, "Job was cancelled before execution", self.job.metadata
+                )
+            self._on_an_instance()
+        except _Failed as failure:
+            result.status = failure.status
+            result.output = failure.message.encode("utf-8")
+            result.metadata = failure.metadata
+        finally:
+            self.entry.stats.add(jobs=1)
+        if result.status == ResultStatus.CANCELLED or result.stream_end is StreamEnd.TOKEN:
+            result.status = ResultStatus.CANCELLED
+            if not result.output:
+                result.output = b"the job was cancelled"
+        result.seconds = perf_counter() - started
+        return result
+
+    def _on_an_instance(self) -> None:
+        instance = self.pool.checkout(self.job, self.token)
+        instance.owner = self.running
+        self.running._instance = instance
+        try:
+            self._serve(instance)
+        finally:
+            self.running._instance = None
+            instance.owner = None
+            self.pool.checkin(instance)
+
+    def _serve(self, instance: _Instance) -> None:
+        job = self.job
+        if job.using is not None:
+            self._check_using(instance, job.using)
+        if job.streaming_type == StreamingType.NONE:
+            self._run(instance)
+            return
+        _StreamLoop(instance, self.running, self.result).run()
+        internal = job.streaming_type == StreamingType.INTERNAL
+        if internal and self.result.stream_end is not StreamEnd.TOKEN:
+            self._collect()
+
+    def _call(self, instance: _Instance, call: Callable[[], Any], during: str) -> Any:
+        return _job_call(instance, call, self.job, self.token, during, self.job.metadata)
+
+    def _check_using(self, instance: _Instance, using: str) -> None:
+        """The worker wrapper's ``using`` rule, on the job's own instance."""
+        methods = self._call(instance, instance.plugin.method_proto_map, "method_proto_map()")
+        if not isinstance(methods, dict):
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"plugin runner panicked: method_proto_map() returned "
+                f"{type(methods).__name__}, expected dict",
+                self.job.metadata,
+            )
+        if list(methods) == [DEFAULT_METHOD_NAME]:
+            if using != DEFAULT_METHOD_NAME:
+                self.result.warnings.append(
+                    f"using '{using}' passed to legacy-shaped plugin {self.entry.name} "
+                    f"(its only method is '{DEFAULT_METHOD_NAME}')"
+                )
+            return
+        if using not in methods:
+            raise _Failed(
+                ResultStatus.OTHER_ERROR,
+                f"Unknown method '{using}' for plugin {self.entry.name}",
+                self.job.metadata,
+            )
+
+    def _run(self, instance: _Instance) -> None:
+        job, plugin = self.job, instance.plugin
+        value = self._call(
+            instance, lambda: plugin.run(job.args, dict(job.metadata), job.using), "run()"
+        )
+        if not _is_result(value):
+            raise _wrong_result("run()", value, job.metadata)
+        self.result.output, self.result.metadata = value[0], dict(value[1])
+
+    def _collect(self) -> None:
+        """The workflow path: ``collect_stream()`` on a fresh instance that never saw ``load()``."""
+        try:
+            collector = self.entry.construct()
+        except _Failed as failure:
+            raise _Failed(ResultStatus.OTHER_ERROR, failure.message, {}) from None
+        chunks, using = iter(list(self.result.chunks)), self.job.using
+        try:
+            value = _job_call(
+                collector,
+                lambda: collector.plugin.collect_stream(chunks, using),
+                self.job,
+                _Token(),  # not the job's: the stream is over, whatever ended it
+                "collect_stream()",
+                {},
+            )
+        finally:
+            collector.stop()
+            if not collector.usable:
+                self.entry.stats.add(detached=1)
+        if not _is_result(value):
+            raise _wrong_result("collect_stream()", value, {})
+        # The returned metadata is ignored, as the workflow does.
+        self.result.output = value[0]
+
+
+class _Stopped(Exception):
+    """A call of the stream loop ended the stream."""
+
+    def __init__(self, end: StreamEnd) -> None:
+        super().__init__(end.value)
+        self.end = end
+
+
+class _StreamLoop:
+    """A streaming job on its instance: JobWorkerP's V1 stream loop.
+
+    ``begin_stream()`` within the job's timeout (a failure fails the job), then
+    ``receive_stream()`` and ``is_canceled()`` in turn, each within the timeout, until the stream
+    ends. From then on nothing changes the job's status: the loop only records why it ended.
+    """
+
+    def __init__(self, instance: _Instance, running: RunningJob, result: JobResult) -> None:
+        self.instance = instance
+        self.plugin = instance.plugin
+        self.running = running
+        self.job = running.job
+        self.token = running._token
+        self.result = result
+        self.trailer = dict(self.job.metadata)
+
+    def run(self) -> None:
+        job = self.job
+        _job_call(
+            self.instance,
+            lambda: self.plugin.begin_stream(job.args, dict(job.metadata), job.using),
+            job,
+            self.token,
+            "begin_stream()",
+            job.metadata,
+        )
+        self.result.trailer = self.trailer
+        try:
+            self.result.stream_end = self._chunks()
+        except _Stopped as stop:
+            self.result.stream_end = stop.end
+
+    def _chunks(self) -> StreamEnd:
+        """Take chunks until the stream ends; returns why it ended."""
+        job, result = self.job, self.result
+        while True:
+            if job.max_chunks is not None and len(result.chunks) >= job.max_chunks:
+                self.trailer[RUN_STREAM_ERROR_KEY] = f"stream exceeded {job.max_chunks} chunks"
+                _request_cancellation(self.token, self.instance)
+                return StreamEnd.LIMIT
+            chunk = self._call(self.plugin.receive_stream, "receive_stream()")
+            if self.token.cancelled:
+                # The job was cancelled while receive_stream() ran. Its cancel() may have reached
+                # the plugin first and made this call return None (or a last chunk): the stream
+                # still ended because of the token, and the consumer reads no more.
+                return StreamEnd.TOKEN
+            if chunk is None:
+                return StreamEnd.END
+            if not isinstance(chunk, bytes):
+                return self._wrong_type("receive_stream()", chunk, "bytes | None")
+            result.chunks.append(chunk)
+            self.running.chunk_count += 1
+            if self.running.on_chunk is not None:
+                self.running.on_chunk(self.running, chunk)
+            canceled = self._call(self.plugin.is_canceled, "is_canceled()")
+            if canceled is True:
+                return StreamEnd.CANCELED
+            if canceled is not False:
+                return self._wrong_type("is_canceled()", canceled, "bool")
+            if self.token.cancelled:
+                return StreamEnd.TOKEN
+
+    def _call(self, call: Callable[[], Any], during: str) -> Any:
+        """One call of the loop, within the longest gap allowed; raises ``_Stopped``."""
+        try:
+            return self.instance.call(call, _limit(self.job), self.token)
+        except _Overran:
+            _request_cancellation(self.token, self.instance)
+            self.trailer[RUN_STREAM_ERROR_KEY] = (
+                f"stream idle timeout: no chunk within {self.job.timeout_ms} ms"
+            )
+            raise _Stopped(StreamEnd.IDLE_TIMEOUT) from None
+        except _Interrupted:
+            raise _Stopped(StreamEnd.TOKEN) from None
+        except BaseException as error:
+            # JobWorkerP logs the error and ends the stream.
+            self.result.warnings.append(_describe_error(error, during))
+            raise _Stopped(StreamEnd.ERROR) from None
+
+    def _wrong_type(self, during: str, value: object, expected: str) -> StreamEnd:
+        self.result.warnings.append(
+            f"{during} returned {type(value).__name__}, expected {expected}"
+        )
+        return StreamEnd.ERROR
+
+
+# The worker --------------------------------------------------------------------------------
+
+
+def _output_type(schema: object) -> object:
+    """A method's output type: no method, or none given, means NON_STREAMING (the guard's rule)."""
+    kind = getattr(schema, "output_type", None)
+    return StreamingOutputType.NON_STREAMING if kind is None else kind
+
+
+def _what(schema: object, method: str) -> str:
+    """The method's side of an enqueue refusal."""
+    if schema is None:
+        return f"no method '{method}', so JobWorkerP assumes NON_STREAMING (give 'using')"
+    kind = _output_type(schema)
+    return f"method '{method}' is {getattr(kind, 'name', kind)}"
+
+
 class Host:
     """A local JobWorkerP worker for one plugin: its settings, ``use_static`` and pool size."""
 
@@ -462,61 +824,46 @@ class Host:
     ) -> None:
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
-        self.factory = factory
-        self.settings = bytes(settings)
-        self.use_static = use_static
-        self.pool_size = pool_size
-        self.constructor_timeout = constructor_timeout
         self.stats = HostStats()
-        # The pool's lock. ``with self._mutex`` is a C call, ``with self._lock`` a Python one:
-        # the per-job path takes the mutex, and waiting for a free instance the condition.
-        self._mutex = threading.RLock()
-        self._lock = threading.Condition(self._mutex)
-        self._idle: list[_Instance] = []
-        self._slots = 0  # pooled instances alive: idle or serving a job
-        self._waiting = 0  # jobs waiting for a pooled instance: only they need a notify()
-        self._name = "plugin"
+        self._entry = _EntryPoint(factory, constructor_timeout, self.stats)
+        self._pool = _Pool(self._entry, bytes(settings), use_static, pool_size)
         # The runner record: the method map of the first good schema read (see the docstring).
         self._methods: dict[str, Any] | None = None
-        # (using, streaming type) pairs the guard let through against that map.
-        self._accepted: set[tuple[str | None, int]] = set()
 
     # Schema reads -------------------------------------------------------------------------
 
     def describe(self) -> RunnerInfo:
         """Read name, description and schemas from a fresh instance (constructor, no load)."""
         try:
-            instance = self._construct(schema_read=True)
+            instance = self._entry.construct(schema_read=True)
         except _Failed as failure:
             raise HostError(failure.message) from None
+        plugin, limit = instance.plugin, self._entry.timeout
+
+        def read() -> RunnerInfo:
+            return RunnerInfo(
+                name=plugin.name(),
+                description=plugin.description(),
+                settings_proto=plugin.runner_settings_proto(),
+                methods=plugin.method_proto_map(),
+                json_schemas=plugin.method_json_schema_map(),
+                settings_schema=plugin.settings_schema(),
+            )
+
         try:
-            limit = self.constructor_timeout
-
-            def read() -> RunnerInfo:
-                plugin = instance.plugin
-                return RunnerInfo(
-                    name=plugin.name(),
-                    description=plugin.description(),
-                    settings_proto=plugin.runner_settings_proto(),
-                    methods=plugin.method_proto_map(),
-                    json_schemas=plugin.method_json_schema_map(),
-                    settings_schema=plugin.settings_schema(),
-                )
-
-            try:
-                info: RunnerInfo = instance.call(read, limit)
-            except _Overran:
-                raise HostError(f"the schema read took longer than {limit:g} s") from None
-            except BaseException as error:
-                raise HostError(_describe_error(error, "a schema read")) from None
-            if not isinstance(info.methods, dict):
-                raise HostError(f"method_proto_map() returned {type(info.methods).__name__}")
-            self._name = info.name if isinstance(info.name, str) else self._name
-            self._accepted = set()  # a new map: let the guard decide afresh
-            self._methods = info.methods
-            return info
+            info: RunnerInfo = instance.call(read, limit)
+        except _Overran:
+            raise HostError(f"the schema read took longer than {limit:g} s") from None
+        except BaseException as error:
+            raise HostError(_describe_error(error, "a schema read")) from None
         finally:
             instance.stop()
+        if not isinstance(info.methods, dict):
+            raise HostError(f"method_proto_map() returned {type(info.methods).__name__}")
+        if isinstance(info.name, str):
+            self._entry.name = info.name
+        self._methods = info.methods
+        return info
 
     def _schemas(self) -> dict[str, Any]:
         """The enqueue guard's view of the methods, read once; a failed read counts as none.
@@ -524,9 +871,8 @@ class Host:
         A failed read is not kept, so the next job tries again (JobWorkerP would have refused to
         create the worker).
         """
-        methods = self._methods
-        if methods is not None:
-            return methods
+        if self._methods is not None:
+            return self._methods
         try:
             return self.describe().methods
         except HostError:
@@ -536,18 +882,10 @@ class Host:
 
     def check(self, job: Job) -> None:
         """The enqueue guard (``check_worker_data_streaming``): raises ``EnqueueRejected``."""
-        if self._methods is not None and (job.using, job.streaming_type) in self._accepted:
-            return  # the same request was let through against the same method map
-        self._check(job)
-        if self._methods is not None:
-            self._accepted.add((job.using, job.streaming_type))
-
-    def _check(self, job: Job) -> None:
         schemas = self._schemas()
         method = job.using or DEFAULT_METHOD_NAME
         schema = schemas.get(method) or schemas.get(DEFAULT_METHOD_NAME)
-        kind = getattr(schema, "output_type", None)
-        kind = StreamingOutputType.NON_STREAMING if kind is None else kind
+        kind = _output_type(schema)
         if getattr(schema, "require_client_stream", False):
             raise EnqueueRejected(
                 f"method '{method}' requires client streaming: use EnqueueWithClientStream"
@@ -557,7 +895,7 @@ class Host:
             raise EnqueueRejected(f"runner does not support streaming: {_what(schema, method)}")
         if kind == StreamingOutputType.STREAMING and not streaming:
             raise EnqueueRejected(f"runner does not support non-streaming: {_what(schema, method)}")
-        if kind not in _OUTPUT_TYPES:
+        if kind not in set(StreamingOutputType):
             raise EnqueueRejected(f"runner does not support streaming mode: {kind}")
 
     def submit(
@@ -570,9 +908,7 @@ class Host:
         self.check(job)
         running = RunningJob(job, on_chunk)
         running._done = Future()
-        threading.Thread(
-            target=self._execute_into, args=(running,), name="jwp-job", daemon=True
-        ).start()
+        threading.Thread(target=self._finish, args=(running,), name="jwp-job", daemon=True).start()
         return running
 
     def run(
@@ -580,389 +916,25 @@ class Host:
     ) -> JobResult:
         """Enqueue ``job`` and run it on this thread; raises only ``EnqueueRejected``.
 
-        Nobody else holds this job, so only its time limit could interrupt it: without one, its
-        calls (``load()``, ``run()``) are made right here. A stream still hands its calls to the
-        instance's thread, because ``on_chunk`` may cancel the job.
+        ``on_chunk`` sees every chunk of a stream as it arrives (what it raises propagates).
         """
         self.check(job)
-        return self._execute(RunningJob(job, on_chunk), inline=job.timeout_ms <= 0)
+        return _JobRun(self._entry, self._pool, RunningJob(job, on_chunk)).execute()
+
+    def _finish(self, running: RunningJob) -> None:
+        """A submitted job, on its own thread."""
+        assert running._done is not None
+        try:
+            running._done.set_result(_JobRun(self._entry, self._pool, running).execute())
+        except BaseException as error:  # only the caller's on_chunk can get here
+            running._done.set_exception(error)
 
     def close(self) -> None:
         """Drop the idle pooled instances (``WorkerService.ReleaseStaticWorker``)."""
-        with self._mutex:
-            for instance in self._idle:
-                instance.stop()
-            self._slots -= len(self._idle)
-            self._idle.clear()
+        self._pool.close()
 
     def __enter__(self) -> Host:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-    # The job, step by step ------------------------------------------------------------------
-
-    def _execute_into(self, running: RunningJob) -> None:
-        done = running._future()
-        try:
-            done.set_result(self._execute(running, inline=False))
-        except BaseException as error:  # only the caller's on_chunk can get here
-            done.set_exception(error)
-
-    def _execute(self, running: RunningJob, *, inline: bool) -> JobResult:
-        """The job; ``inline``: its non-streaming calls may run on this thread (see ``run``)."""
-        job, token = running.job, running._token
-        started = perf_counter()
-        result = JobResult(_SUCCESS, b"", {}, job.using, job.streaming_type)
-        if token.cancelled:
-            with self._mutex:
-                self.stats.jobs += 1
-            result.status = _CANCELLED
-            result.output = b"Job was cancelled before execution"
-            result.metadata = dict(job.metadata)
-            return result
-        instance: _Instance | None = None
-        try:
-            instance = self._checkout(job, token, inline)
-            instance.owner = running
-            running._instance = instance
-            if job.using is not None:
-                self._check_using(instance, job, result, token, inline)
-            if job.streaming_type == _NOT_STREAMING:
-                self._run(instance, job, result, token, inline)
-            else:
-                self._stream(instance, running, result)
-                internal = job.streaming_type == StreamingType.INTERNAL
-                if internal and result.stream_end is not StreamEnd.TOKEN:
-                    self._collect(job, result)
-        except _Failed as failure:
-            result.status = failure.status
-            result.output = failure.message.encode("utf-8")
-            result.metadata = failure.metadata
-        finally:
-            running._instance = None
-            if instance is not None:
-                instance.owner = None
-            self._checkin(instance)
-        if result.status is _CANCELLED or result.stream_end is _TOKEN_END:
-            result.status = _CANCELLED
-            if not result.output:
-                result.output = b"the job was cancelled"
-        result.seconds = perf_counter() - started
-        return result
-
-    def _limit(self, job: Job) -> float | None:
-        return job.timeout_ms / 1000 if job.timeout_ms > 0 else None
-
-    def _timeout(self, job: Job, during: str) -> _Failed:
-        return _Failed(
-            ResultStatus.ERROR_AND_RETRY,
-            f"timeout error: {during} exceeded the job timeout of {job.timeout_ms} ms",
-            {},
-        )
-
-    def _call(
-        self,
-        instance: _Instance,
-        call: Callable[[], Any],
-        job: Job,
-        token: _Token,
-        during: str,
-        metadata: Mapping[str, str],
-        inline: bool = False,
-    ) -> Any:
-        """A job-time call: its value, or the ``_Failed`` that ends the job.
-
-        ``inline``: made on this thread under the instance's lock (no limit, no canceller).
-        """
-        try:
-            if inline:
-                with instance.lock:
-                    return call()
-            return instance.call(call, self._limit(job), token)
-        except _Overran:
-            instance.try_cancel()  # skipped: the overrunning call holds the instance
-            raise self._timeout(job, during) from None
-        except _Interrupted:
-            raise _Failed(
-                ResultStatus.CANCELLED, f"the job was cancelled during {during}", metadata
-            ) from None
-        except BaseException as error:
-            raise _plugin_failure(error, during, metadata) from None
-
-    def _construct(self, *, schema_read: bool = False) -> _Instance:
-        """A new instance, built on its own thread within the constructor's time limit."""
-        instance = _Instance("jwp-plugin")
-        with self._mutex:
-            self.stats.constructed += 1
-            self.stats.schema_reads += schema_read
-        try:
-            plugin = instance.call(self.factory, self.constructor_timeout)
-        except _Overran:
-            instance.stop()
-            raise _Failed(
-                ResultStatus.FATAL_ERROR,
-                f"error in loading runner {self._name}: the constructor took longer "
-                f"than {self.constructor_timeout:g} s",
-                {},
-            ) from None
-        except BaseException as error:
-            instance.stop()
-            raise _Failed(
-                ResultStatus.FATAL_ERROR,
-                f"error in loading runner {self._name}: "
-                f"{_describe_error(error, 'the constructor')}",
-                {},
-            ) from None
-        instance.plugin = plugin
-        return instance
-
-    def _new_loaded(self, job: Job, token: _Token, inline: bool) -> _Instance:
-        try:
-            instance = self._construct()
-        except _Failed as failure:
-            failure.metadata = dict(job.metadata)
-            raise
-        with self._mutex:
-            self.stats.loaded += 1
-        try:
-            self._call(
-                instance,
-                lambda: instance.plugin.load(self.settings),
-                job,
-                token,
-                "load()",
-                job.metadata,
-                inline,
-            )
-        except _Failed as failure:
-            instance.stop()
-            failure.metadata = dict(job.metadata)
-            if failure.status == ResultStatus.OTHER_ERROR:
-                failure.status = ResultStatus.FATAL_ERROR
-                failure.message = f"error in loading runner {self._name}: {failure.message}"
-            raise
-        return instance
-
-    def _checkout(self, job: Job, token: _Token, inline: bool) -> _Instance:
-        if not self.use_static:
-            return self._new_loaded(job, token, inline)
-        while True:
-            with self._mutex:
-                while not self._idle and self._slots >= self.pool_size and not token.cancelled:
-                    self._waiting += 1
-                    try:
-                        self._lock.wait(0.05)  # a short wait: a cancelled token ends it too
-                    finally:
-                        self._waiting -= 1
-                if token.cancelled:
-                    raise _Failed(
-                        ResultStatus.CANCELLED, "Job was cancelled before execution", job.metadata
-                    )
-                if not self._idle:
-                    self._slots += 1
-                    break
-                instance = self._idle.pop()
-                self.stats.recycled += 1
-            # Recycle: deadpool's request_cancellation on the idle instance taken for this job.
-            try:
-                instance.recycle()
-                return instance
-            except BaseException as error:
-                LOG.warning("dropping a pooled instance: cancel() failed: %s", error)
-                self._drop(instance)
-        try:
-            return self._new_loaded(job, token, inline)
-        except BaseException:
-            with self._mutex:
-                self._slots -= 1
-                self._notify()
-            raise
-
-    def _notify(self) -> None:
-        """Wake a job waiting for a pooled instance; the caller holds ``self._lock``."""
-        if self._waiting:  # Condition.notify() costs a share of a small job even with no waiter
-            self._lock.notify()
-
-    def _drop(self, instance: _Instance) -> None:
-        instance.stop()
-        with self._mutex:
-            self.stats.detached += 1
-            if self.use_static:
-                self._slots -= 1
-            self._notify()
-
-    def _checkin(self, instance: _Instance | None) -> None:
-        """Count the job and give its instance back: one pass under the pool's lock."""
-        if instance is not None and not instance.usable:
-            self._drop(instance)
-            instance = None
-        with self._mutex:
-            self.stats.jobs += 1
-            if instance is not None and self.use_static:
-                self._idle.append(instance)
-                if self._waiting:  # see _notify
-                    self._lock.notify()
-                return
-        if instance is not None:
-            instance.stop()
-
-    def _check_using(
-        self, instance: _Instance, job: Job, result: JobResult, token: _Token, inline: bool
-    ) -> None:
-        """The worker wrapper's ``using`` rule, on the job's own instance."""
-        if job.using is None:
-            return
-        methods = self._call(
-            instance,
-            instance.plugin.method_proto_map,
-            job,
-            token,
-            "method_proto_map()",
-            job.metadata,
-            inline,
-        )
-        if not isinstance(methods, dict):
-            raise _Failed(
-                ResultStatus.OTHER_ERROR,
-                f"plugin runner panicked: method_proto_map() returned "
-                f"{type(methods).__name__}, expected dict",
-                job.metadata,
-            )
-        if list(methods) == [DEFAULT_METHOD_NAME]:
-            if job.using != DEFAULT_METHOD_NAME:
-                result.warnings.append(
-                    f"using '{job.using}' passed to legacy-shaped plugin {self._name} "
-                    f"(its only method is '{DEFAULT_METHOD_NAME}')"
-                )
-            return
-        if job.using not in methods:
-            raise _Failed(
-                ResultStatus.OTHER_ERROR,
-                f"Unknown method '{job.using}' for plugin {self._name}",
-                job.metadata,
-            )
-
-    def _run(
-        self, instance: _Instance, job: Job, result: JobResult, token: _Token, inline: bool
-    ) -> None:
-        plugin = instance.plugin
-        if inline:
-            # The per-job path of a pooled worker, written out rather than through _call.
-            try:
-                with instance.lock:
-                    value = plugin.run(job.args, dict(job.metadata), job.using)
-            except BaseException as error:
-                raise _plugin_failure(error, "run()", job.metadata) from None
-        else:
-            value = self._call(
-                instance,
-                lambda: plugin.run(job.args, dict(job.metadata), job.using),
-                job,
-                token,
-                "run()",
-                job.metadata,
-            )
-        if not _is_result(value):
-            raise _Failed(
-                ResultStatus.OTHER_ERROR,
-                f"plugin runner panicked: run() returned {type(value).__name__}, "
-                "expected tuple[bytes, dict[str, str]]",
-                job.metadata,
-            )
-        result.output, result.metadata = value[0], dict(value[1])
-
-    def _stream(self, instance: _Instance, running: RunningJob, result: JobResult) -> None:
-        job, token, plugin = running.job, running._token, instance.plugin
-        self._call(
-            instance,
-            lambda: plugin.begin_stream(job.args, dict(job.metadata), job.using),
-            job,
-            token,
-            "begin_stream()",
-            job.metadata,
-        )
-        result.trailer = dict(job.metadata)
-        limit = self._limit(job)
-        while True:
-            if job.max_chunks is not None and len(result.chunks) >= job.max_chunks:
-                result.stream_end = StreamEnd.LIMIT
-                result.trailer[RUN_STREAM_ERROR_KEY] = f"stream exceeded {job.max_chunks} chunks"
-                instance.try_cancel()
-                return
-            chunk = _stream_call(
-                instance, plugin.receive_stream, "receive_stream()", limit, job, token, result
-            )
-            if chunk is _STOPPED:
-                return
-            if token.cancelled:
-                # The job was cancelled while receive_stream() ran. Its cancel() may have reached
-                # the plugin first and made this call return None (or a last chunk): the stream
-                # still ended because of the token, and the consumer reads no more.
-                result.stream_end = StreamEnd.TOKEN
-                return
-            if chunk is None:
-                result.stream_end = StreamEnd.END
-                return
-            if not isinstance(chunk, bytes):
-                result.warnings.append(
-                    f"receive_stream() returned {type(chunk).__name__}, expected bytes | None"
-                )
-                result.stream_end = StreamEnd.ERROR
-                return
-            result.chunks.append(chunk)
-            running.chunk_count += 1
-            if running.on_chunk is not None:
-                running.on_chunk(running, chunk)
-            canceled = _stream_call(
-                instance, plugin.is_canceled, "is_canceled()", limit, job, token, result
-            )
-            if canceled is _STOPPED:
-                return
-            if canceled is True:
-                result.stream_end = StreamEnd.CANCELED
-                return
-            if canceled is not False:
-                result.warnings.append(
-                    f"is_canceled() returned {type(canceled).__name__}, expected bool"
-                )
-                result.stream_end = StreamEnd.ERROR
-                return
-            if token.cancelled:
-                result.stream_end = StreamEnd.TOKEN
-                return
-
-    def _collect(self, job: Job, result: JobResult) -> None:
-        """The workflow path: ``collect_stream()`` on a fresh instance that never saw ``load()``."""
-        try:
-            collector = self._construct()
-        except _Failed as failure:
-            raise _Failed(ResultStatus.OTHER_ERROR, failure.message, {}) from None
-        chunks: Iterable[bytes] = iter(list(result.chunks))
-        try:
-            value = self._call(
-                collector,
-                lambda: collector.plugin.collect_stream(chunks, job.using),
-                job,
-                _Token(),
-                "collect_stream()",
-                {},
-            )
-        finally:
-            self._checkin_collector(collector)
-        if not _is_result(value):
-            raise _Failed(
-                ResultStatus.OTHER_ERROR,
-                f"plugin runner panicked: collect_stream() returned "
-                f"{type(value).__name__}, expected tuple[bytes, dict[str, str]]",
-                {},
-            )
-        # The returned metadata is ignored, as the workflow does.
-        result.output = value[0]
-
-    def _checkin_collector(self, instance: _Instance) -> None:
-        instance.stop()
-        if not instance.usable:
-            with self._mutex:
-                self.stats.detached += 1
