@@ -101,14 +101,6 @@ def compile_text(text: str) -> FileDescriptorProto:
     return descriptor_set.file[0]
 
 
-def first_message(text: str) -> str:
-    """The message JobWorkerP takes from a proto text: its first top-level message."""
-    messages = compile_text(text).message_type
-    if not messages:
-        raise ProtocError("the proto text declares no message")
-    return messages[0].name
-
-
 def clean_package(src_root: Path, package: str) -> None:
     """Remove what ``compile_package`` wrote."""
     for generated in (src_root / package / "protos").glob("*_pb2.py*"):
