@@ -79,6 +79,14 @@ def misbehaving(pkg: SimpleNamespace) -> dict[str, type]:
         def run(self, *args: Any) -> Any:
             raise ValueError("run broke")
 
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("__str__ fails too")
+
+    class RaisesUnprintable(base):  # type: ignore[misc,valid-type]
+        def run(self, *args: Any) -> Any:
+            raise Unprintable()
+
     class RaisesInStream(base):  # type: ignore[misc,valid-type]
         def receive_stream(self) -> bytes | None:
             raise OSError("stream broke")
@@ -135,6 +143,7 @@ def misbehaving(pkg: SimpleNamespace) -> dict[str, type]:
             RaisesInConstructor,
             RaisesInLoad,
             RaisesInRun,
+            RaisesUnprintable,
             RaisesInStream,
             WrongTypes,
             BlocksPastTimeout,
@@ -224,6 +233,7 @@ def test_every_rule_is_broken_by_some_misbehaving_plugin_or_checked_here(
         ("RaisesInLoad", False, "NONE", "FATAL_ERROR", "load broke"),
         ("RaisesInRun", False, "NONE", "OTHER_ERROR", "plugin runner panicked: ValueError"),
         ("RaisesInRun", True, "NONE", "OTHER_ERROR", "ValueError in run(): run broke"),
+        ("RaisesUnprintable", False, "NONE", "OTHER_ERROR", "Unprintable in run()"),
         ("WrongTypes", False, "NONE", "OTHER_ERROR", "run() returned str"),
         ("WrongTypes", True, "NONE", "OTHER_ERROR", "run() returned str"),
         ("BlocksPastTimeout", False, "NONE", "ERROR_AND_RETRY", "timeout error"),
