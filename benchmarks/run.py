@@ -10,6 +10,9 @@ the measured samples and the median of its baseline's samples, taken in the same
 interleaved (the order alternates, so that drift hits both sides alike). The ``tests`` row is
 the exception the issue asks for: an absolute wall time, printed with the machine it ran on.
 
+The runtime rows have no target: the local host is a development tool, written to be read, not
+to be fast. Their ratios are reported so that a change that makes them much worse is seen.
+
 The runtime rows (plugin call, host job, stream) run in ``runtime.py`` inside a fresh virtual
 environment where the rendered plugin is installed (editable, with its dev extra), the way its
 author works with it.
@@ -91,22 +94,25 @@ class Row:
     unit: str
     measured: list[float]
     baseline: list[float] | None
-    target: Target
+    # None: the figure is reported, not held to a bound.
+    target: Target | None
     note: str = ""
 
     def cells(self) -> list[str]:
+        target = self.target.text() if self.target else "none"
         if not self.measured:
-            return [self.name, self.note, "", "", self.target.text(), "n/a"]
+            return [self.name, self.note, "", "", target, "n/a"]
         measured = statistics.median(self.measured)
         baseline = statistics.median(self.baseline) if self.baseline else None
         ratio = measured / baseline if baseline else None
+        met = "" if self.target is None else "yes" if self.target.met(ratio, measured) else "NO"
         return [
             self.name,
             f"{_number(measured)} {self.unit}",
             f"{_number(baseline)} {self.unit}" if baseline is not None else "(absolute)",
             f"{ratio:.2f}x" if ratio is not None else "",
-            self.target.text(),
-            "yes" if self.target.met(ratio, measured) else "NO",
+            target,
+            met,
         ]
 
 
@@ -213,21 +219,16 @@ def runtime_rows(venv: Venv, settings: Settings) -> list[Row]:
     arguments = [str(part) for pair in counts.items() for part in pair]
     output = venv.run(RUNTIME_SCRIPT, "--package", PACKAGE, *arguments).stdout
     report = json.loads(output)
-    targets = {
-        "plugin call": Target("at most", 1.25),
-        "host job": Target("at most", 1.5),
-        "stream": Target("at least", 0.8),
-    }
     return [
         Row(
             name,
             report[name]["unit"],
             report[name]["measured"],
             report[name]["baseline"],
-            target,
+            None,
             report[name].get("note", ""),
         )
-        for name, target in targets.items()
+        for name in ("plugin call", "host job", "stream")
     ]
 
 
