@@ -305,7 +305,7 @@ def _request_cancellation(
     try:
         instance.cancel(0, owner)
     except BaseException as error:
-        LOG.debug("the plugin's cancel() raised %s", type(error).__name__)
+        LOG.debug("ignored: %s", _describe_error(error, "cancel()"))
 
 
 # Failures and what the jobs report -----------------------------------------------------------
@@ -452,7 +452,7 @@ class _Pool:
                 instance.cancel()  # recycle: request_cancellation on the idle instance
                 return instance
             except BaseException as error:
-                LOG.warning("dropping a pooled instance: cancel() failed: %s", type(error).__name__)
+                LOG.warning("dropping a pooled instance: %s", _describe_error(error, "cancel()"))
                 self._drop(instance)
         try:
             return self._new_loaded(job, token)
