@@ -65,6 +65,42 @@ def render(output_dir: Path, **answers: str) -> Path:
     )
 
 
+class RenderCache:
+    """Each distinct answer set rendered once per session, hooks included, checks run.
+
+    The projects are shared between tests and files: read them, never change them (copy one
+    with ``shutil.copytree`` first). tests/conftest.py sets the session's cache up.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.projects: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def project(self, answers: Mapping[str, str]) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in self.projects:
+            # A test that skips the checks for its own renders must not leave the shared
+            # project without compiled protos.
+            skipped = os.environ.pop(SKIP_VARIABLE, None)
+            try:
+                self.projects[key] = render(self.root / str(len(self.projects)), **answers)
+            finally:
+                if skipped is not None:
+                    os.environ[SKIP_VARIABLE] = skipped
+        return self.projects[key]
+
+
+SKIP_VARIABLE = "JWP_TEMPLATE_SKIP_CHECKS"
+RENDERS: list[RenderCache] = []  # the session's cache, set by tests/conftest.py
+
+
+def rendered_project(**answers: str) -> Path:
+    """The session's render of ``answers`` (read-only; see ``RenderCache``)."""
+    if not RENDERS:
+        raise RuntimeError("no render cache: run the tests with pytest, whose conftest.py sets it")
+    return RENDERS[0].project(answers)
+
+
 def render_cli(
     output_dir: Path,
     answers: Mapping[str, str],

@@ -52,7 +52,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-DEFAULT_EXAMPLES = 50
+# The default lane runs a small sample; the full lane keeps the large run.
+DEFAULT_EXAMPLES = 8
 FULL_EXAMPLES = 500
 
 # Pieces that break naive templating, quoting or parsing somewhere.
