@@ -8,6 +8,10 @@ the hook templates as ``generator_root``.
 ``natural_sort`` orders names the way ruff's import sorter does (``step9`` before ``step10``),
 so that generated import lists pass ``ruff check`` whatever the method names are.
 
+``method_names`` and ``pascal`` are ``jwp_generator.naming``'s rules (the method list split at
+commas and trimmed; a snake_case name in PascalCase, as message names are made), so templates,
+the per-method protos and the answer checks derive names the same way.
+
 ``python_text`` and ``markdown_text`` write free-text answers into Python string literals and
 Markdown as data (see ``jwp_generator.escaping``).
 
@@ -29,6 +33,7 @@ from jinja2.ext import Extension
 from jinja2.runtime import Context
 
 from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.naming import pascal_case, split_methods
 from jwp_generator.validation import check_answers, refusal
 
 GENERATOR_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -85,6 +90,8 @@ class GeneratorExtension(Extension):
         super().__init__(environment)
         environment.globals["generator_root"] = GENERATOR_ROOT
         environment.filters["natural_sort"] = natural_sort
+        environment.filters["method_names"] = split_methods
+        environment.filters["pascal"] = pascal_case
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text
         environment.filters["jwp_checked_folder_name"] = checked_folder_name

@@ -13,11 +13,13 @@ and names derived from an already refused name are not reported twice.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 from jwp_generator.naming import message_names, pascal_case, split_methods
 
@@ -149,11 +151,22 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 )
 # The generated package exports these; the runner class ``<runner_name>Runner`` must differ.
 FRAMEWORK_EXPORTS = frozenset({"MultiMethodPluginRunner"})
-CHOICES = {
-    "streaming_mode": ("both", "non_streaming", "streaming"),
-    "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
-    "python_min": ("3.10", "3.11", "3.12", "3.13"),
-}
+# The choice variables and their values, read from the template's own questions: cookiecutter
+# offers exactly these (copier.yml is kept in step by tests/test_copier.py).
+QUESTIONS_FILE = Path(__file__).resolve().parent.parent / "cookiecutter.json"
+
+
+def read_choices(questions_file: Path = QUESTIONS_FILE) -> dict[str, tuple[str, ...]]:
+    """Every choice variable of ``cookiecutter.json`` (a list value) with its choices."""
+    questions = json.loads(questions_file.read_text("utf-8"))
+    return {
+        variable: tuple(value)
+        for variable, value in questions.items()
+        if isinstance(value, list) and not variable.startswith("_")
+    }
+
+
+CHOICES = read_choices()
 # Long enough for real names, short enough that generated lines stay within 100 columns.
 MAX_NAME_LENGTH = 40
 MAX_METHOD_LENGTH = 30

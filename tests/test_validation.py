@@ -7,6 +7,7 @@ that the output folder stays empty.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
@@ -20,7 +21,7 @@ from jinja2 import Environment
 from jwp_generator import validation
 from jwp_generator.jinja import AnswersRefused, GeneratorExtension, checked_folder_name
 from jwp_generator.validation import EXAMPLES, Problem, check_answers, main
-from tests.support import render_cli
+from tests.support import CHOICES, TEMPLATE, render_cli
 
 VALID = {**EXAMPLES, "methods": "run"}
 
@@ -360,3 +361,13 @@ def test_refused_through_the_command_line(
     assert "Traceback" not in output
     assert list(out.iterdir()) == []
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_choices_are_read_from_cookiecutter_json(tmp_path: Path) -> None:
+    """The rules offer what cookiecutter offers: change the questions and the rules follow."""
+    questions = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
+    assert {key: tuple(value) for key, value in CHOICES.items()} == validation.CHOICES
+    questions["license"] = [*questions["license"], "GPL-3.0-only"]
+    edited = tmp_path / "cookiecutter.json"
+    edited.write_text(json.dumps(questions), "utf-8")
+    assert validation.read_choices(edited)["license"][-1] == "GPL-3.0-only"
