@@ -2,9 +2,9 @@
 
 Each refused answer becomes one ``Problem``: the variable, the value, the rule (a sentence and a
 short code in brackets) and a value that would pass, printed on one line. ``check_answers`` runs
-every rule; ``main`` prints the problems as the pre-generation hook shows them, and the Jinja
-extension runs the same check when cookiecutter names the project folder, so a refused answer
-leaves nothing behind.
+every rule; ``main`` prints the problems (copier's task uses it), and the Jinja extension runs
+the same check when cookiecutter names the project folder, so a refused answer leaves nothing
+behind.
 
 Names derived from other answers (the slug from ``plugin_name``, the package and runner names
 from the slug) are checked like given ones; a refusal of a derived name says where it came from,
@@ -210,9 +210,9 @@ VARIABLES = tuple(EXAMPLES)
 class Problem:
     """One refused answer: which, what it was, the rule it breaks and a value that passes.
 
-    A plain class rather than a dataclass: the pre-generation hook imports this module in a
-    process of its own on every render, and ``dataclasses`` (with ``inspect``) would double what
-    that import costs.
+    A plain class rather than a dataclass: copier's task imports this module in a process of its
+    own on every render, and ``dataclasses`` (with ``inspect``) would double what that import
+    costs.
     """
 
     __slots__ = ("code", "example", "rule", "value", "variable")
@@ -546,10 +546,15 @@ def check_answers(answers: Mapping[str, object]) -> list[Problem]:
     return sorted(problems, key=lambda problem: order[problem.variable])
 
 
-def refusal(problems: Iterable[Problem]) -> str:
-    """What the user reads: one ``error:`` line per problem, then what to do."""
+def refusal(problems: Iterable[Problem], recovery: str = "") -> str:
+    """What the user reads: one ``error:`` line per problem, then what to do.
+
+    ``recovery`` says how to get the answers back (see ``jwp_generator.recovery``).
+    """
     lines = [f"error: {problem}" for problem in problems]
-    lines.append("Nothing was generated. Run cookiecutter again with corrected answers.")
+    lines.append(
+        "Nothing was generated. " + (recovery or "Run cookiecutter again with corrected answers.")
+    )
     return "\n".join(lines)
 
 
