@@ -433,3 +433,25 @@ def test_a_refusal_names_the_saved_answers_and_the_command_that_brings_them_back
 def test_text_that_looks_like_jinja_comes_back_as_typed() -> None:
     assert as_typed("{{ 6 * 7 }} is the answer") == "{% raw %}{{ 6 * 7 }} is the answer{% endraw %}"
     assert as_typed("plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("streaming_mode", "stream"), ("license", "GPL"), ("python_min", "3.9")],
+)
+def test_a_choice_cookiecutter_does_not_offer_is_its_own_traceback(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Documented in README.md: cookiecutter refuses the value while it reads cookiecutter.json,
+    before any of the template's code runs, with a ValueError and its traceback. If this starts
+    failing, cookiecutter changed: make the refusal one line and update the README."""
+    out = tmp_path / "out"
+    result = render_cli(out, {variable: value}, env=SKIP)
+    assert result.returncode != 0
+    choices = list(CHOICES[variable])
+    assert (
+        f"ValueError: {value} provided for choice variable {variable}, "
+        f"but the choices are {choices}." in result.stderr
+    )
+    assert "Traceback" in result.stderr
+    assert not out.exists()
