@@ -133,7 +133,7 @@ def uv() -> str:
 
 def run(command: Sequence[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run a command, raising with its output when it fails."""
-    result = subprocess.run(
+    result: subprocess.CompletedProcess[str] = subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, check=False, **kwargs
     )  # type: ignore[call-overload]
     if result.returncode != 0:

@@ -30,8 +30,8 @@ LINT_COMMANDS = [
 ]
 
 
-def load_workflow(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+def load_workflow(project: Path) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     return data
 
 
