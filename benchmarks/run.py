@@ -70,13 +70,20 @@ QUICK = Settings(render=1, build=1, tests=1, runtime=1, calls=200, jobs=50, word
 class Target:
     """``ratio <= bound`` for costs, ``ratio >= bound`` for rates, seconds for absolute rows."""
 
-    kind: str  # "at most", "at least" or "seconds"
+    kind: str  # "at most", "at least", "seconds", or "reported" (no target)
     bound: float
 
     def text(self) -> str:
+        if self.kind == "reported":
+            return "none"
         if self.kind == "seconds":
             return f"<= {self.bound:g} s"
         return f"{'<=' if self.kind == 'at most' else '>='} {self.bound:g}x"
+
+    def verdict(self, ratio: float | None, measured: float) -> str:
+        if self.kind == "reported":
+            return "n/a"
+        return "yes" if self.met(ratio, measured) else "NO"
 
     def met(self, ratio: float | None, measured: float) -> bool:
         if self.kind == "seconds":
@@ -106,7 +113,7 @@ class Row:
             f"{_number(baseline)} {self.unit}" if baseline is not None else "(absolute)",
             f"{ratio:.2f}x" if ratio is not None else "",
             self.target.text(),
-            "yes" if self.target.met(ratio, measured) else "NO",
+            self.target.verdict(ratio, measured),
         ]
 
 
@@ -213,10 +220,12 @@ def runtime_rows(venv: Venv, settings: Settings) -> list[Row]:
     arguments = [str(part) for pair in counts.items() for part in pair]
     output = venv.run(RUNTIME_SCRIPT, "--package", PACKAGE, *arguments).stdout
     report = json.loads(output)
+    # The per-job ratios are reported, not targets: the local host is a development tool that
+    # must be right and readable, not fast (issue 10 withdrew 1.25x, 1.5x and 0.8x).
     targets = {
-        "plugin call": Target("at most", 1.25),
-        "host job": Target("at most", 1.5),
-        "stream": Target("at least", 0.8),
+        "plugin call": Target("reported", 0.0),
+        "host job": Target("reported", 0.0),
+        "stream": Target("reported", 0.0),
     }
     return [
         Row(
