@@ -36,7 +36,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the template's test helpers: render, Venv, run
 
-from tests.support import TEMPLATE, Venv, run  # noqa: E402  (needs the path set above)
+from tests.support import (  # noqa: E402  (needs the path set above)
+    CONFIG_VARIABLE,
+    TEMPLATE,
+    Venv,
+    run,
+    write_cookiecutter_config,
+)
 
 RUNTIME_SCRIPT = Path(__file__).resolve().parent / "runtime.py"
 PACKAGE = "hello_world"  # the default answers' package
@@ -298,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="jwp-benchmark-") as folder:
         work = Path(folder)
+        # Every cookiecutter run here (in-process and the timed commands) keeps its replay files
+        # in the work folder, not in ~/.cookiecutter_replay/.
+        os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
         venv, project = prepare(work)
         rows = [
             render_row(work, settings),
