@@ -10,9 +10,6 @@ the measured samples and the median of its baseline's samples, taken in the same
 interleaved (the order alternates, so that drift hits both sides alike). The ``tests`` row is
 the exception the issue asks for: an absolute wall time, printed with the machine it ran on.
 
-The runtime rows have no target: the local host is a development tool, written to be read, not
-to be fast. Their ratios are reported so that a change that makes them much worse is seen.
-
 The runtime rows (plugin call, host job, stream) run in ``runtime.py`` inside a fresh virtual
 environment where the rendered plugin is installed (editable, with its dev extra), the way its
 author works with it.
@@ -39,7 +36,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the template's test helpers: render, Venv, run
 
-from tests.support import TEMPLATE, Venv, run  # noqa: E402  (needs the path set above)
+from tests.support import (  # noqa: E402  (needs the path set above)
+    CONFIG_VARIABLE,
+    TEMPLATE,
+    Venv,
+    run,
+    write_cookiecutter_config,
+)
 
 RUNTIME_SCRIPT = Path(__file__).resolve().parent / "runtime.py"
 PACKAGE = "hello_world"  # the default answers' package
@@ -73,13 +76,20 @@ QUICK = Settings(render=1, build=1, tests=1, runtime=1, calls=200, jobs=50, word
 class Target:
     """``ratio <= bound`` for costs, ``ratio >= bound`` for rates, seconds for absolute rows."""
 
-    kind: str  # "at most", "at least" or "seconds"
+    kind: str  # "at most", "at least", "seconds", or "reported" (no target)
     bound: float
 
     def text(self) -> str:
+        if self.kind == "reported":
+            return "none"
         if self.kind == "seconds":
             return f"<= {self.bound:g} s"
         return f"{'<=' if self.kind == 'at most' else '>='} {self.bound:g}x"
+
+    def verdict(self, ratio: float | None, measured: float) -> str:
+        if self.kind == "reported":
+            return "n/a"
+        return "yes" if self.met(ratio, measured) else "NO"
 
     def met(self, ratio: float | None, measured: float) -> bool:
         if self.kind == "seconds":
@@ -94,25 +104,22 @@ class Row:
     unit: str
     measured: list[float]
     baseline: list[float] | None
-    # None: the figure is reported, not held to a bound.
-    target: Target | None
+    target: Target
     note: str = ""
 
     def cells(self) -> list[str]:
-        target = self.target.text() if self.target else "none"
         if not self.measured:
-            return [self.name, self.note, "", "", target, "n/a"]
+            return [self.name, self.note, "", "", self.target.text(), "n/a"]
         measured = statistics.median(self.measured)
         baseline = statistics.median(self.baseline) if self.baseline else None
         ratio = measured / baseline if baseline else None
-        met = "" if self.target is None else "yes" if self.target.met(ratio, measured) else "NO"
         return [
             self.name,
             f"{_number(measured)} {self.unit}",
             f"{_number(baseline)} {self.unit}" if baseline is not None else "(absolute)",
             f"{ratio:.2f}x" if ratio is not None else "",
-            target,
-            met,
+            self.target.text(),
+            self.target.verdict(ratio, measured),
         ]
 
 
@@ -219,16 +226,23 @@ def runtime_rows(venv: Venv, settings: Settings) -> list[Row]:
     arguments = [str(part) for pair in counts.items() for part in pair]
     output = venv.run(RUNTIME_SCRIPT, "--package", PACKAGE, *arguments).stdout
     report = json.loads(output)
+    # The per-job ratios are reported, not targets: the local host is a development tool that
+    # must be right and readable, not fast (issue 10 withdrew 1.25x, 1.5x and 0.8x).
+    targets = {
+        "plugin call": Target("reported", 0.0),
+        "host job": Target("reported", 0.0),
+        "stream": Target("reported", 0.0),
+    }
     return [
         Row(
             name,
             report[name]["unit"],
             report[name]["measured"],
             report[name]["baseline"],
-            None,
+            target,
             report[name].get("note", ""),
         )
-        for name in ("plugin call", "host job", "stream")
+        for name, target in targets.items()
     ]
 
 
@@ -290,6 +304,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="jwp-benchmark-") as folder:
         work = Path(folder)
+        # Every cookiecutter run here (in-process and the timed commands) keeps its replay files
+        # in the work folder, not in ~/.cookiecutter_replay/.
+        os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
         venv, project = prepare(work)
         rows = [
             render_row(work, settings),

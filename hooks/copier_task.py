@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from jwp_generator.finish import main as finish  # noqa: E402  (needs the path set above)
-from jwp_generator.validation import main as validate  # noqa: E402
+from jwp_generator.finish import main as finish
+from jwp_generator.validation import main as validate
 
 ANSWERS = json.loads(sys.argv[1])
 sys.exit(validate(ANSWERS) or finish(ANSWERS))

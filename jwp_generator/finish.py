@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -18,6 +19,7 @@ from pathlib import Path
 from types import ModuleType
 
 from jwp_generator.naming import split_methods
+from jwp_generator.recovery import shown_path
 from jwp_generator.rendering import write_method_files
 
 SKIP_VARIABLE = "JWP_TEMPLATE_SKIP_CHECKS"
@@ -91,12 +93,11 @@ def smoke_test(project: Path, package: str) -> str:
     return child.stdout.strip()
 
 
-def next_steps(answers: Mapping[str, str]) -> str:
-    slug = answers["plugin_slug"]
+def next_steps(answers: Mapping[str, str], folder: str) -> str:
     return (
         "Next steps:\n"
-        f"  cd {slug}\n"
-        "  python -m venv .venv && . .venv/bin/activate\n"
+        f"  cd {shlex.quote(folder)}\n"
+        f"  {venv_python(answers)} -m venv .venv && . .venv/bin/activate\n"
         '  python -m pip install -e ".[dev]"\n'
         "  python -m pytest\n"
         f"Edit src/{answers['package_name']}/runner.py and the files in "
@@ -104,7 +105,32 @@ def next_steps(answers: Mapping[str, str]) -> str:
     )
 
 
-def run_checks(project: Path, answers: Mapping[str, str]) -> str:
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def venv_python(answers: Mapping[str, str]) -> str:
+    """The Python to make the project's environment with: this one, unless it is too old."""
+    if version(answers["python_min"]) > sys.version_info[:2]:
+        return f"python{answers['python_min']}"
+    return "python"
+
+
+def python_warning(answers: Mapping[str, str]) -> str:
+    """A warning when the plugin needs a newer Python than the one running this step."""
+    wanted = answers["python_min"]
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if version(wanted) <= sys.version_info[:2]:
+        return ""
+    return (
+        f"warning: python_min is {wanted} but this Python is {running}: the plugin cannot be "
+        f"installed into a Python older than {wanted}. Make its environment with Python "
+        f"{wanted} or newer (python{wanted} -m venv .venv), or render again with "
+        f"python_min={running}.\n"
+    )
+
+
+def run_checks(project: Path, answers: Mapping[str, str], folder: str) -> str:
     """Compile and smoke-test; returns what to report. Raises ``FinishError`` on a failed check."""
     if os.environ.get(SKIP_VARIABLE):
         return f"Checks skipped ({SKIP_VARIABLE} is set): protos not compiled, smoke test not run."
@@ -113,43 +139,52 @@ def run_checks(project: Path, answers: Mapping[str, str]) -> str:
         return (
             f"Checks skipped: {' and '.join(missing)} not installed in {sys.executable}.\n"
             "The project is complete; its build compiles the protos. To run the checks by hand:\n"
-            f"{by_hand(answers)}"
+            f"{by_hand(answers, folder)}"
         )
     package = answers["package_name"]
     compile_protos(project, package)
     return "Protos compiled. " + smoke_test(project, package)
 
 
-def by_hand(answers: Mapping[str, str]) -> str:
+def by_hand(answers: Mapping[str, str], folder: str) -> str:
     """The commands that compile the protos and run the smoke test in the new project."""
     return (
-        f"  cd {answers['plugin_slug']}\n"
+        f"  cd {shlex.quote(folder)}\n"
         '  python -m pip install -e ".[dev]"   # compiles the protos\n'
         f"  python -m {answers['package_name']}.framework.smoke"
     )
 
 
-def failure_report(error: BaseException, answers: Mapping[str, str]) -> str:
+def failure_report(error: BaseException, answers: Mapping[str, str], folder: str) -> str:
     """What a failed post-generation step prints: the cause and how to get the project anyway."""
     cause = str(error) if isinstance(error, FinishError) else f"{type(error).__name__}: {error}"
     return (
         f"error: post-generation check failed: {cause}\n"
         "The project was not kept. To keep it and finish by hand, run cookiecutter again with "
-        f"{SKIP_VARIABLE}=1, then:\n{by_hand(answers)}"
+        f"{SKIP_VARIABLE}=1, then:\n{by_hand(answers, folder)}"
     )
 
 
-def main(answers: Mapping[str, str], project: Path | None = None) -> int:
+def main(
+    answers: Mapping[str, str], project: Path | None = None, invocation_dir: Path | None = None
+) -> int:
+    """The steps on ``project`` (default: the current folder, where cookiecutter runs hooks).
+
+    ``invocation_dir`` is where the user ran the tool; the summary's paths are relative to it
+    when that is shorter, else absolute (without it, absolute).
+    """
     project = project or Path.cwd()
+    folder = shown_path(project, invocation_dir) if invocation_dir else str(project.resolve())
     try:
         write_method_files(project, answers)
-        report = run_checks(project, answers)
+        report = run_checks(project, answers, folder)
     except Exception as error:  # any failure is reported as text, never as a bare traceback
-        print(failure_report(error, answers), file=sys.stderr)
+        print(failure_report(error, answers, folder), file=sys.stderr)
         return 1
     methods = ", ".join(split_methods(answers["methods"]))
     print(
-        f"Created {answers['plugin_slug']}/: runner {answers['runner_name']}, "
-        f"methods {methods} ({answers['streaming_mode']}).\n{report}\n{next_steps(answers)}"
+        f"Created {folder}: runner {answers['runner_name']}, "
+        f"methods {methods} ({answers['streaming_mode']}).\n{report}\n"
+        f"{python_warning(answers)}{next_steps(answers, folder)}"
     )
     return 0

@@ -3,23 +3,31 @@
 Cookiecutter renders hook scripts into a temporary file and runs them from the new project's
 folder, so a hook cannot find its sibling modules by itself. Cookiecutter (and cruft) put the
 template's folder on ``sys.path`` to load this extension; the extension hands that location to
-the hook templates as ``generator_root``.
+the hook templates as ``generator_root``, and the folder cookiecutter was run from as
+``invocation_dir`` (the summary's paths are relative to it).
 
 ``natural_sort`` orders names the way ruff's import sorter does (``step9`` before ``step10``),
 so that generated import lists pass ``ruff check`` whatever the method names are.
 
+``method_names`` and ``pascal`` are ``jwp_generator.naming``'s rules (the method list split at
+commas and trimmed; a snake_case name in PascalCase, as message names are made), so templates,
+the per-method protos and the answer checks derive names the same way.
+
 ``python_text`` and ``markdown_text`` write free-text answers into Python string literals and
 Markdown as data (see ``jwp_generator.escaping``).
 
-Cookiecutter creates the project folder before it runs the pre-generation hook, and a refused
-hook only removes that one folder: a slug such as ``a/b`` would leave ``a/`` behind. So the
+Cookiecutter creates the project folder before it would run a pre-generation hook, and a
+refused hook only removes that one folder: a slug such as ``a/b`` would leave ``a/`` behind. So the
 extension checks every answer when cookiecutter renders the project folder's name, before
-anything exists, and refuses there with the same lines the hook prints.
+anything exists, and refuses there, naming the way back to the answers typed
+(``jwp_generator.recovery``). There is no pre-generation hook: it would only repeat this check
+in a process of its own.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -29,9 +37,14 @@ from jinja2.ext import Extension
 from jinja2.runtime import Context
 
 from jwp_generator.escaping import markdown_text, python_text
-from jwp_generator.validation import check_answers, refusal
+from jwp_generator.naming import pascal_case, split_methods
+from jwp_generator.recovery import recovery
+from jwp_generator.validation import VARIABLES, check_answers, refusal
 
 GENERATOR_ROOT = str(Path(__file__).resolve().parent.parent)
+# Where the user ran cookiecutter: it imports this module (to build its first Jinja environment)
+# before it changes folders, and hooks run inside the new project, so this is kept for them.
+INVOCATION_DIR = os.getcwd()
 
 
 def natural_key(name: str) -> list[tuple[int, int | str]]:
@@ -74,7 +87,7 @@ def checked_folder_name(context: Context, slug: str) -> str:
     if isinstance(answers, Mapping):
         problems = check_answers(answers)
         if problems:
-            raise _refused(refusal(problems))
+            raise _refused(refusal(problems, recovery(answers, VARIABLES, Path(INVOCATION_DIR))))
     return slug
 
 
@@ -84,7 +97,10 @@ class GeneratorExtension(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.globals["generator_root"] = GENERATOR_ROOT
+        environment.globals["invocation_dir"] = INVOCATION_DIR
         environment.filters["natural_sort"] = natural_sort
+        environment.filters["method_names"] = split_methods
+        environment.filters["pascal"] = pascal_case
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text
         environment.filters["jwp_checked_folder_name"] = checked_folder_name

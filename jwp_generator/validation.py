@@ -2,9 +2,9 @@
 
 Each refused answer becomes one ``Problem``: the variable, the value, the rule (a sentence and a
 short code in brackets) and a value that would pass, printed on one line. ``check_answers`` runs
-every rule; ``main`` prints the problems as the pre-generation hook shows them, and the Jinja
-extension runs the same check when cookiecutter names the project folder, so a refused answer
-leaves nothing behind.
+every rule; ``main`` prints the problems (copier's task uses it), and the Jinja extension runs
+the same check when cookiecutter names the project folder, so a refused answer leaves nothing
+behind.
 
 Names derived from other answers (the slug from ``plugin_name``, the package and runner names
 from the slug) are checked like given ones; a refusal of a derived name says where it came from,
@@ -13,11 +13,13 @@ and names derived from an already refused name are not reported twice.
 
 from __future__ import annotations
 
+import json
 import keyword
 import re
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
 
 from jwp_generator.naming import message_names, pascal_case, split_methods
 
@@ -149,11 +151,22 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
 )
 # The generated package exports these; the runner class ``<runner_name>Runner`` must differ.
 FRAMEWORK_EXPORTS = frozenset({"MultiMethodPluginRunner"})
-CHOICES = {
-    "streaming_mode": ("both", "non_streaming", "streaming"),
-    "license": ("MIT", "Apache-2.0", "BSD-3-Clause", "Proprietary"),
-    "python_min": ("3.10", "3.11", "3.12", "3.13"),
-}
+# The choice variables and their values, read from the template's own questions: cookiecutter
+# offers exactly these (copier.yml is kept in step by tests/test_copier.py).
+QUESTIONS_FILE = Path(__file__).resolve().parent.parent / "cookiecutter.json"
+
+
+def read_choices(questions_file: Path = QUESTIONS_FILE) -> dict[str, tuple[str, ...]]:
+    """Every choice variable of ``cookiecutter.json`` (a list value) with its choices."""
+    questions = json.loads(questions_file.read_text("utf-8"))
+    return {
+        variable: tuple(value)
+        for variable, value in questions.items()
+        if isinstance(value, list) and not variable.startswith("_")
+    }
+
+
+CHOICES = read_choices()
 # Long enough for real names, short enough that generated lines stay within 100 columns.
 MAX_NAME_LENGTH = 40
 MAX_METHOD_LENGTH = 30
@@ -197,9 +210,9 @@ VARIABLES = tuple(EXAMPLES)
 class Problem:
     """One refused answer: which, what it was, the rule it breaks and a value that passes.
 
-    A plain class rather than a dataclass: the pre-generation hook imports this module in a
-    process of its own on every render, and ``dataclasses`` (with ``inspect``) would double what
-    that import costs.
+    A plain class rather than a dataclass: copier's task imports this module in a process of its
+    own on every render, and ``dataclasses`` (with ``inspect``) would double what that import
+    costs.
     """
 
     __slots__ = ("code", "example", "rule", "value", "variable")
@@ -533,10 +546,15 @@ def check_answers(answers: Mapping[str, object]) -> list[Problem]:
     return sorted(problems, key=lambda problem: order[problem.variable])
 
 
-def refusal(problems: Iterable[Problem]) -> str:
-    """What the user reads: one ``error:`` line per problem, then what to do."""
+def refusal(problems: Iterable[Problem], recovery: str = "") -> str:
+    """What the user reads: one ``error:`` line per problem, then what to do.
+
+    ``recovery`` says how to get the answers back (see ``jwp_generator.recovery``).
+    """
     lines = [f"error: {problem}" for problem in problems]
-    lines.append("Nothing was generated. Run cookiecutter again with corrected answers.")
+    lines.append(
+        "Nothing was generated. " + (recovery or "Run cookiecutter again with corrected answers.")
+    )
     return "\n".join(lines)
 
 

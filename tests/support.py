@@ -23,21 +23,94 @@ CHOICES: dict[str, list[str]] = {
     for key, value in json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8")).items()
     if isinstance(value, list) and not key.startswith("_")
 }
+# Cookiecutter reads its user config from the file this variable names. tests/conftest.py points
+# it at a config in a session temp folder, so no test writes to ``~/.cookiecutter_replay/`` or
+# ``~/.cookiecutters/``; the subprocesses the tests start inherit it.
+CONFIG_VARIABLE = "COOKIECUTTER_CONFIG"
+
+
+def write_cookiecutter_config(folder: Path) -> Path:
+    """A cookiecutter config whose replay and clone folders are inside ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.yaml"
+    # JSON strings are YAML strings, whatever the path holds.
+    config.write_text(
+        f"replay_dir: {json.dumps(str(folder / 'replay'))}\n"
+        f"cookiecutters_dir: {json.dumps(str(folder / 'cookiecutters'))}\n",
+        "utf-8",
+    )
+    return config
+
+
+def cookiecutter_config() -> str:
+    """The session's cookiecutter config (set by tests/conftest.py)."""
+    config = os.environ.get(CONFIG_VARIABLE)
+    if not config:
+        raise RuntimeError(
+            f"{CONFIG_VARIABLE} is not set: run the tests with pytest, whose conftest.py sets it"
+        )
+    return config
 
 
 def render(output_dir: Path, **answers: str) -> Path:
     """Render through cookiecutter's API, hooks included; returns the project folder."""
     return Path(
         cookiecutter(
-            str(TEMPLATE), no_input=True, output_dir=str(output_dir), extra_context=answers
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(output_dir),
+            extra_context=answers,
+            config_file=cookiecutter_config(),
         )
     )
 
 
+class RenderCache:
+    """Each distinct answer set rendered once per session, hooks included, checks run.
+
+    The projects are shared between tests and files: read them, never change them (copy one
+    with ``shutil.copytree`` first). tests/conftest.py sets the session's cache up.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.projects: dict[tuple[tuple[str, str], ...], Path] = {}
+
+    def project(self, answers: Mapping[str, str]) -> Path:
+        key = tuple(sorted(answers.items()))
+        if key not in self.projects:
+            # A test that skips the checks for its own renders must not leave the shared
+            # project without compiled protos.
+            skipped = os.environ.pop(SKIP_VARIABLE, None)
+            try:
+                self.projects[key] = render(self.root / str(len(self.projects)), **answers)
+            finally:
+                if skipped is not None:
+                    os.environ[SKIP_VARIABLE] = skipped
+        return self.projects[key]
+
+
+SKIP_VARIABLE = "JWP_TEMPLATE_SKIP_CHECKS"
+RENDERS: list[RenderCache] = []  # the session's cache, set by tests/conftest.py
+
+
+def rendered_project(**answers: str) -> Path:
+    """The session's render of ``answers`` (read-only; see ``RenderCache``)."""
+    if not RENDERS:
+        raise RuntimeError("no render cache: run the tests with pytest, whose conftest.py sets it")
+    return RENDERS[0].project(answers)
+
+
 def render_cli(
-    output_dir: Path, answers: Mapping[str, str], env: Mapping[str, str] | None = None
+    output_dir: Path,
+    answers: Mapping[str, str],
+    env: Mapping[str, str] | None = None,
+    inherit: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Render through the ``cookiecutter`` command, as a user would; never raises."""
+    """Render through the ``cookiecutter`` command, as a user would; never raises.
+
+    The command runs in ``inherit`` (default: this process's environment) updated by ``env``.
+    """
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir)]
     command += [str(TEMPLATE), *(f"{key}={value}" for key, value in answers.items())]
     return subprocess.run(
@@ -45,7 +118,7 @@ def render_cli(
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**(os.environ if inherit is None else inherit), **(env or {})},
         stdin=subprocess.DEVNULL,
     )
 
@@ -60,7 +133,7 @@ def uv() -> str:
 
 def run(command: Sequence[str | Path], **kwargs: object) -> subprocess.CompletedProcess[str]:
     """Run a command, raising with its output when it fails."""
-    result = subprocess.run(
+    result: subprocess.CompletedProcess[str] = subprocess.run(
         [str(part) for part in command], capture_output=True, text=True, check=False, **kwargs
     )  # type: ignore[call-overload]
     if result.returncode != 0:

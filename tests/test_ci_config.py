@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support import CHOICES, Venv, render, run, uv
+from tests.support import CHOICES, Venv, render, rendered_project, run, uv
 
 SUPPORTED = ["3.10", "3.11", "3.12", "3.13"]
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
@@ -30,8 +30,8 @@ LINT_COMMANDS = [
 ]
 
 
-def load_workflow(project: Path) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
+def load_workflow(project: Path) -> dict[Any, Any]:
+    data: dict[Any, Any] = yaml.safe_load((project / ".github/workflows/ci.yml").read_text())
     return data
 
 
@@ -39,16 +39,9 @@ def commands(job: dict[str, Any]) -> list[str]:
     return [step["run"].strip() for step in job["steps"] if "run" in step]
 
 
-@pytest.fixture
-def unchecked(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests read configuration only: skip the hook's proto compile and smoke test."""
-    monkeypatch.setenv("JWP_TEMPLATE_SKIP_CHECKS", "1")
-
-
-@pytest.mark.usefixtures("unchecked")
 @pytest.mark.parametrize("python_min", CHOICES["python_min"])
-def test_workflow_matrix_follows_python_min(tmp_path: Path, python_min: str) -> None:
-    project = render(tmp_path, python_min=python_min)
+def test_workflow_matrix_follows_python_min(python_min: str) -> None:
+    project = rendered_project(python_min=python_min)
     jobs = load_workflow(project)["jobs"]
     expected = SUPPORTED[SUPPORTED.index(python_min) :]
     assert jobs["test"]["strategy"]["matrix"]["python-version"] == expected
@@ -67,9 +60,8 @@ def test_workflow_matrix_follows_python_min(tmp_path: Path, python_min: str) -> 
     assert f'requires-python = ">={python_min}"' in text
 
 
-@pytest.mark.usefixtures("unchecked")
 def test_workflow_installs_tests_lints_and_builds(tmp_path: Path) -> None:
-    project = render(tmp_path, package_name="text_tools")
+    project = rendered_project(package_name="text_tools")
     workflow = load_workflow(project)
     # PyYAML reads the bare key ``on`` as the boolean true (YAML 1.1).
     assert set(workflow[True]) == {"push", "pull_request", "workflow_dispatch"}
@@ -83,9 +75,8 @@ def test_workflow_installs_tests_lints_and_builds(tmp_path: Path) -> None:
     assert jobs["build"]["needs"] == ["test", "lint"]
 
 
-@pytest.mark.usefixtures("unchecked")
-def test_actions_are_pinned_and_expressions_escaped(tmp_path: Path) -> None:
-    project = render(tmp_path)
+def test_actions_are_pinned_and_expressions_escaped() -> None:
+    project = rendered_project()
     text = (project / ".github/workflows/ci.yml").read_text("utf-8")
     uses = [line.split("uses:", 1)[1].strip() for line in text.splitlines() if "uses:" in line]
     assert len(uses) == 7
@@ -98,9 +89,8 @@ def test_actions_are_pinned_and_expressions_escaped(tmp_path: Path) -> None:
     assert re.findall(r"(?<!\$)\{\{", text) == []
 
 
-@pytest.mark.usefixtures("unchecked")
-def test_pre_commit_runs_the_lint_jobs_commands(tmp_path: Path) -> None:
-    project = render(tmp_path)
+def test_pre_commit_runs_the_lint_jobs_commands() -> None:
+    project = rendered_project()
     config = yaml.safe_load((project / ".pre-commit-config.yaml").read_text("utf-8"))
     hooks = [hook for repo in config["repos"] for hook in repo["hooks"]]
     assert [hook["id"] for hook in hooks] == ["ruff-check", "ruff-format", "mypy"]

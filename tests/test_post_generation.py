@@ -10,6 +10,8 @@ file broken, and from a virtual environment without grpcio-tools.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from jwp_generator import finish
+from jwp_generator.recovery import shown_path
 from tests.support import TEMPLATE, Venv, render_cli
 
 ANSWERS = {
@@ -27,6 +30,7 @@ ANSWERS = {
     "runner_name": "HelloWorld",
     "methods": "run, summarize_text",
     "streaming_mode": "both",
+    "python_min": "3.10",
 }
 PACKAGE_DIR = Path("src") / "hello_world"
 
@@ -48,7 +52,7 @@ def assert_clear_failure(output: str, cause: str) -> None:
     assert cause in output
     assert "Traceback" not in output
     assert f"run cookiecutter again with {finish.SKIP_VARIABLE}=1" in output
-    assert "  cd hello-world\n" in output
+    assert re.search(r"^  cd \S*hello-world$", output, re.MULTILINE)
     assert '  python -m pip install -e ".[dev]"' in output
     assert "  python -m hello_world.framework.smoke" in output
 
@@ -61,6 +65,45 @@ def test_checks_pass_on_an_intact_project(
     out = capsys.readouterr().out
     assert "smoke test passed: HelloWorld answers run (BOTH), summarize_text (BOTH)" in out
     assert (project / PACKAGE_DIR / "protos" / "summarize_text_result_pb2.py").is_file()
+
+
+def test_the_summary_names_the_folder_from_where_cookiecutter_ran(tmp_path: Path) -> None:
+    """The README's own render: run from the clone with ``--output-dir ..``."""
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    result = subprocess.run(
+        [sys.executable, "-m", "cookiecutter", "--no-input", "--output-dir", "..", str(TEMPLATE)],
+        cwd=clone,
+        env={**os.environ, finish.SKIP_VARIABLE: "1"},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "hello-world").is_dir()
+    assert result.stdout.startswith("Created ../hello-world: ")
+    assert "\n  cd ../hello-world\n" in result.stdout
+
+
+def test_a_path_is_relative_only_when_that_is_shorter() -> None:
+    assert shown_path(Path("/srv/a/hello-world"), Path("/srv/a")) == "hello-world"
+    assert shown_path(Path("/srv/hello-world"), Path("/srv/a")) == "../hello-world"
+    assert shown_path(Path("/x/hello-world"), Path("/srv/a/b/c/d")) == "/x/hello-world"
+
+
+def test_a_python_min_newer_than_this_python_is_warned_about(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = unchecked_project(tmp_path)
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    newer = f"{sys.version_info.major}.{sys.version_info.minor + 1}"
+    assert finish.main({**ANSWERS, "python_min": running}, project) == 0
+    assert "warning: python_min" not in capsys.readouterr().out
+    assert finish.main({**ANSWERS, "python_min": newer}, project) == 0
+    out = capsys.readouterr().out
+    assert f"warning: python_min is {newer} but this Python is {running}: " in out
+    assert f"  python{newer} -m venv .venv" in out
 
 
 def test_a_proto_protoc_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

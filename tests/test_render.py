@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import CHOICES, TEMPLATE, Venv, build_wheel, render, render_cli
+from tests.support import CHOICES, TEMPLATE, Venv, build_wheel, render, render_cli, rendered_project
 
 RUNNING_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
@@ -102,8 +102,8 @@ def test_skip_variable_renders_without_compiling(tmp_path: Path) -> None:
     assert not list(protos.glob("*_pb2.py"))
 
 
-def test_proprietary_license_writes_no_license_file(tmp_path: Path) -> None:
-    project = render(tmp_path, license="Proprietary")
+def test_proprietary_license_writes_no_license_file() -> None:
+    project = rendered_project(license="Proprietary")
     assert not (project / "LICENSE").exists()
     assert 'license = "LicenseRef-Proprietary"' in (project / "pyproject.toml").read_text()
 

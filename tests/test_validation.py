@@ -7,8 +7,14 @@ that the output folder stays empty.
 
 from __future__ import annotations
 
+import json
 import keyword
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +24,9 @@ from jinja2 import Environment
 
 from jwp_generator import validation
 from jwp_generator.jinja import AnswersRefused, GeneratorExtension
+from jwp_generator.recovery import as_typed
 from jwp_generator.validation import EXAMPLES, Problem, check_answers, main
-from tests.support import render_cli
+from tests.support import CHOICES, TEMPLATE, render_cli
 
 VALID = {**EXAMPLES, "methods": "run"}
 
@@ -338,6 +345,7 @@ def test_the_folder_name_check_refuses_before_anything_exists() -> None:
 # End to end, through the cookiecutter command. -------------------------------------------
 
 
+SKIP = {"JWP_TEMPLATE_SKIP_CHECKS": "1"}
 E2E_REFUSALS = [
     ({"package_name": "class"}, "package_name = 'class': is a Python keyword"),
     ({"methods": "run,summary___v2"}, "method 'summary___v2' contains '___'"),
@@ -362,3 +370,91 @@ def test_refused_through_the_command_line(
     assert "Traceback" not in output
     assert list(out.iterdir()) == []
     assert list(tmp_path.iterdir()) == [out]
+
+
+def test_choices_are_read_from_cookiecutter_json(tmp_path: Path) -> None:
+    """The rules offer what cookiecutter offers: change the questions and the rules follow."""
+    questions = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
+    assert {key: tuple(value) for key, value in CHOICES.items()} == validation.CHOICES
+    questions["license"] = [*questions["license"], "GPL-3.0-only"]
+    edited = tmp_path / "cookiecutter.json"
+    edited.write_text(json.dumps(questions), "utf-8")
+    assert validation.read_choices(edited)["license"][-1] == "GPL-3.0-only"
+
+
+def test_a_refusal_names_the_saved_answers_and_the_command_that_brings_them_back(
+    tmp_path: Path, cookiecutter_config: Path
+) -> None:
+    """A real refusal after all the answers: follow what it prints, with the answer fixed."""
+    replay = cookiecutter_config.parent / "replay" / f"{TEMPLATE.name}.json"
+    answers = {"plugin_name": "Text Tools", "methods": "run,count_words", "package_name": "class"}
+    out = tmp_path / "out"
+    refused = render_cli(out, answers, env=SKIP)
+    assert refused.returncode != 0
+    assert f"Your answers are saved in {replay}: correct them there and run" in refused.stdout
+    lines = refused.stdout.splitlines()
+    replay_command = shlex.split(
+        lines[lines.index(next(line for line in lines if "Your answers" in line)) + 1]
+    )
+    ask_again = shlex.split(lines[-1])
+    assert ask_again[:2] == ["cookiecutter", "--output-dir"]
+    assert "plugin_name=Text Tools" in ask_again and "package_name=class" in ask_again
+    assert not out.exists() or list(out.iterdir()) == []
+
+    saved = json.loads(replay.read_text("utf-8"))
+    saved["cookiecutter"]["package_name"] = "text_tools"
+    replay.write_text(json.dumps(saved), "utf-8")
+    again = subprocess.run(
+        [sys.executable, "-m", *replay_command],
+        env={**os.environ, **SKIP},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert again.returncode == 0, again.stderr
+    assert (
+        out / "text-tools" / "src" / "text_tools" / "protos" / "count_words_args.proto"
+    ).is_file()
+
+    fixed = [part.replace("package_name=class", "package_name=texttools") for part in ask_again]
+    shutil.rmtree(out / "text-tools")
+    asked = subprocess.run(
+        [sys.executable, "-m", fixed[0], "--no-input", *fixed[1:]],
+        env={**os.environ, **SKIP},
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert asked.returncode == 0, asked.stderr
+    assert (
+        out / "text-tools" / "src" / "texttools" / "protos" / "count_words_args.proto"
+    ).is_file()
+
+
+def test_text_that_looks_like_jinja_comes_back_as_typed() -> None:
+    assert as_typed("{{ 6 * 7 }} is the answer") == "{% raw %}{{ 6 * 7 }} is the answer{% endraw %}"
+    assert as_typed("plain") == "plain"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("streaming_mode", "stream"), ("license", "GPL"), ("python_min", "3.9")],
+)
+def test_a_choice_cookiecutter_does_not_offer_is_its_own_traceback(
+    tmp_path: Path, variable: str, value: str
+) -> None:
+    """Documented in README.md: cookiecutter refuses the value while it reads cookiecutter.json,
+    before any of the template's code runs, with a ValueError and its traceback. If this starts
+    failing, cookiecutter changed: make the refusal one line and update the README."""
+    out = tmp_path / "out"
+    result = render_cli(out, {variable: value}, env=SKIP)
+    assert result.returncode != 0
+    choices = list(CHOICES[variable])
+    assert (
+        f"ValueError: {value} provided for choice variable {variable}, "
+        f"but the choices are {choices}." in result.stderr
+    )
+    assert "Traceback" in result.stderr
+    assert not out.exists()
