@@ -320,3 +320,15 @@ def test_the_mcp_config_entry_is_a_runner_with_settings(
     # The script found the runner of MCP_CONFIG and created none.
     listed = config_server.client("runner", "list").stdout
     assert listed.count("HelloWorld") == 1
+
+
+def test_ci_installs_what_the_real_server_needs() -> None:
+    """``.ci/run`` on a fresh machine: protoc when it is missing; uv comes with the test set."""
+    from tests.support import TEMPLATE
+
+    ci = (TEMPLATE / ".ci" / "run").read_text("utf-8")
+    assert "if ! command -v protoc" in ci
+    assert "apt-get install -y -q protobuf-compiler" in ci
+    assert 'CI="${CI:-true}"' in ci
+    requirements = (TEMPLATE / "requirements" / "test.txt").read_text("utf-8").splitlines()
+    assert any(line.startswith("uv>=") for line in requirements)
