@@ -332,3 +332,46 @@ def test_ci_installs_what_the_real_server_needs() -> None:
     assert 'CI="${CI:-true}"' in ci
     requirements = (TEMPLATE / "requirements" / "test.txt").read_text("utf-8").splitlines()
     assert any(line.startswith("uv>=") for line in requirements)
+
+
+def test_bad_mcp_settings_fail_runner_create_with_the_reason_only_in_the_log(
+    plugin: Plugin, jobworkerp: JobWorkerP, tmp_path: Path
+) -> None:
+    folder = edited_definition(plugin, tmp_path)
+    definition = folder / "runner-definition.toml"
+    text = definition.read_text("utf-8").replace(
+        f'args = ["-m", "{PACKAGE}", "mcp"]',
+        f'args = ["-m", "{PACKAGE}", "mcp", "--settings", \'{{"bogus": 1}}\']',
+    )
+    definition.write_text(text, "utf-8")
+    done = jobworkerp.client(
+        "runner", "create", "-n", "BadSettings", "-d", "x", "-r", "MCP_SERVER",
+        "--definition", f"@{definition}", check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "Internal server error" in done.stdout + done.stderr
+    assert "bogus" not in done.stdout + done.stderr
+    assert "bogus" in jobworkerp.log_text()
+
+
+def check_settings(plugin: Plugin, settings: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(plugin.venv.python), "-m", PACKAGE, "check-settings", "--settings", settings],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_check_settings_says_before_registering_what_runner_create_hides(plugin: Plugin) -> None:
+    """The local check the deploy files recommend (the plugin CLI's ``check-settings``)."""
+    good = check_settings(plugin, '{"greeting": "Hello"}')
+    if good.returncode == 2 and "invalid choice" in good.stderr:
+        pytest.skip("this framework's CLI has no check-settings command yet")
+    assert good.returncode == 0, good.stderr
+    assert len(good.stdout.splitlines()) == 1
+    bad = check_settings(plugin, '{"bogus": 1}')
+    assert bad.returncode == 2
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "bogus" in bad.stderr
