@@ -20,6 +20,7 @@ import base64
 import json
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -375,3 +376,26 @@ def test_check_settings_says_before_registering_what_runner_create_hides(plugin:
     assert bad.returncode == 2
     assert len(bad.stderr.strip().splitlines()) == 1
     assert "bogus" in bad.stderr
+
+
+@pytest.mark.full
+def test_the_real_server_benchmark_prints_every_row() -> None:
+    """``benchmarks/real_server.py --quick`` (tiny counts; no time is asserted)."""
+    from tests.support import TEMPLATE
+
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATE / "benchmarks" / "real_server.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line}
+    assert {
+        "COMMAND true (baseline)",
+        "PYTHON_COMMAND (use_static)",
+        "MCP_SERVER (use_static)",
+        "MCP_SERVER (no use_static)",
+    } <= rows
