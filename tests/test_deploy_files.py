@@ -172,3 +172,19 @@ def test_mcp_commands_register_the_runner_and_name_the_method(project: Path) -> 
     assert option(enqueue, "-w") == option(create_worker, "-n") == "text-tools-mcp"
     assert option(enqueue, "--using") == "summarize_text"
     assert json.loads(option(enqueue, "-a")) == {"name": "Ada"}
+
+
+def test_the_readme_deploys_from_local_files_and_says_where_errors_show(project: Path) -> None:
+    readme = (project / "README.md").read_text("utf-8")
+    deploy = readme[readme.index("## Deploy") : readme.index("### What each path keeps")]
+    # Local install forms for the MCP extra: the package is not published.
+    assert "python -m pip install '/path/to/text_tools-0.1.0-py3-none-any.whl[mcp]'" in deploy
+    assert "'/path/to/text-tools[mcp]'" in deploy
+    assert "pip install 'text-tools[mcp]'" not in deploy
+    # The runner id, the manifest's name, and where the real errors are.
+    assert "runner find-by-name -n PYTHON_COMMAND" in deploy
+    assert "manifest apply deploy/python_command/manifest.yaml" in deploy
+    assert "worker.yaml" not in deploy
+    assert deploy.count("server's log") >= 2
+    assert "python -m text_tools check-settings --settings" in deploy
+    assert "--use-static" in deploy
