@@ -24,7 +24,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 PLUGIN_PACKAGE="${PLUGIN_PACKAGE:-<wheel path, project folder or VCS URL>}"
 # The Python of the job's virtual environment, as uv reads it: ">={{ cookiecutter.python_min }}" takes any Python
 # on the worker host that the plugin supports (uv downloads one only when none is installed),
-# where a bare "{{ cookiecutter.python_min }}" would fail on a host that has only a newer one.
+# where a bare "{{ cookiecutter.python_min }}" makes uv download that version on a host that has only a newer
+# one, and the job fails (FATAL_ERROR) where it may not download.
 PYTHON_VERSION="${PYTHON_VERSION:->={{ cookiecutter.python_min }}}"
 ADDRESS="${ADDRESS:-http://localhost:9000}"
 WORKER="${WORKER:-{{ cookiecutter.plugin_slug }}-python-command}"
