@@ -8,6 +8,7 @@ command as a JSON list instead of running it) and, with placeholders left, witho
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def worker_entry(project: Path, env: dict[str, str]) -> dict[str, Any]:
-    text = (project / "deploy" / "python_command" / "worker.yaml").read_text("utf-8")
+    text = (project / "deploy" / "python_command" / "manifest.yaml").read_text("utf-8")
     manifest = yaml.safe_load(interpolate(text, env))
     assert set(manifest) == {"workers"}
     assert set(manifest["workers"]) == {"defaults", "entries"}
@@ -62,7 +63,9 @@ def worker_entry(project: Path, env: dict[str, str]) -> dict[str, Any]:
 
 
 def test_python_command_commands_and_manifest_agree(project: Path) -> None:
-    create, enqueue = dry_run(project / "deploy" / "python_command" / "jobworkerp-client.sh", **ENV)
+    script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
+    find_worker, create, enqueue = dry_run(script, **ENV)
+    assert find_worker[3:] == ["worker", "find-by-name", "-n", "text-worker", "--format", "json"]
     assert create[:5] == [
         "jobworkerp-client",
         "--address",
@@ -87,24 +90,51 @@ def test_python_command_commands_and_manifest_agree(project: Path) -> None:
     assert enqueue[3:7] == ["job", "enqueue", "-w", "text-worker"]
     job_args = json.loads(option(enqueue, "-a"))
     assert set(job_args) == {"script_content", "data_body"}
-    script = (project / "deploy" / "python_command" / "script.py").read_text("utf-8")
-    assert job_args["script_content"] == script
-    assert script.startswith("from text_tools.framework.adapters.python_command import main")
+    script_py = (project / "deploy" / "python_command" / "script.py").read_text("utf-8")
+    assert job_args["script_content"] == script_py
+    assert script_py.startswith("from text_tools.framework.adapters.python_command import main")
     assert json.loads(job_args["data_body"])["using"] == "summarize_text"
 
 
+def test_without_a_runner_id_the_script_looks_it_up_by_name(project: Path) -> None:
+    script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
+    env = {key: value for key, value in ENV.items() if key != "RUNNER_ID"}
+    find_runner, _, create, _ = dry_run(script, **env)
+    assert find_runner[3:] == ["runner", "find-by-name", "-n", "PYTHON_COMMAND", "--format", "json"]
+    # A dry run finds nothing, so the id stays a visible placeholder.
+    assert option(create, "-r") == "<PYTHON_COMMAND runner id>"
+
+
 def test_the_defaults_are_marked_placeholders_with_the_plugins_names(project: Path) -> None:
-    entry = worker_entry(project, {})
+    text = (project / "deploy" / "python_command" / "manifest.yaml").read_text("utf-8")
+    # No default for the package: jobworkerp-client refuses the manifest until it is set.
+    assert '- "%{PLUGIN_PACKAGE}"' in text
+    with pytest.raises(AssertionError, match="PLUGIN_PACKAGE"):
+        worker_entry(project, {})
+    entry = worker_entry(project, {"PLUGIN_PACKAGE": "x.whl"})
     assert entry["name"] == "text-tools-python-command"
-    assert entry["settings"]["python_version"] == "3.11"
-    (package,) = entry["settings"]["packages"]["list"]
-    assert package.startswith("text-tools @ git+https://github.com/<owner>/text-tools")
+    # Any installed Python the plugin supports, not exactly python_min.
+    assert entry["settings"]["python_version"] == ">=3.11"
 
     script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
+    (*_, create, _) = dry_run(script)
+    assert json.loads(option(create, "-s"))["python_version"] == ">=3.11"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     assert done.returncode == 2
-    assert "edit RUNNER_ID and PLUGIN_PACKAGE" in done.stderr
+    assert "edit PLUGIN_PACKAGE" in done.stderr
     assert done.stdout == ""
+
+
+def test_every_percent_brace_in_the_manifest_is_a_known_variable(project: Path) -> None:
+    # jobworkerp-client interpolates the whole text, comments included.
+    text = (project / "deploy" / "python_command" / "manifest.yaml").read_text("utf-8")
+    names = set(re.findall(r"%\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    assert names == {"WORKER", "PYTHON_VERSION", "PLUGIN_PACKAGE", "NAME"}
+    assert "%{NAME:-default}" in text and "%{NAME}" not in text
+
+
+def test_the_generated_gitignore_ignores_client_logs(project: Path) -> None:
+    assert "*.log" in (project / ".gitignore").read_text("utf-8").splitlines()
 
 
 def test_mcp_server_definitions_start_the_plugins_mcp_command(project: Path) -> None:
@@ -125,13 +155,36 @@ def test_mcp_server_definitions_start_the_plugins_mcp_command(project: Path) -> 
 
 def test_mcp_commands_register_the_runner_and_name_the_method(project: Path) -> None:
     script = project / "deploy" / "mcp" / "jobworkerp-client.sh"
-    create_runner, create_worker, enqueue = dry_run(script, RUNNER_ID="12")
+    find_runner, create_runner, refind, find_worker, create_worker, enqueue = dry_run(script)
+    assert find_runner[3:] == ["runner", "find-by-name", "-n", "TextTools", "--format", "json"]
+    assert refind == find_runner
     assert create_runner[3:5] == ["runner", "create"]
     assert option(create_runner, "-n") == "TextTools"
     assert option(create_runner, "-r") == "MCP_SERVER"
-    assert option(create_runner, "--definition") == "@runner-definition.toml"
-    assert option(create_worker, "-r") == "12" and option(create_worker, "-s") == ""
+    # An absolute path: the client runs from a scratch folder, away from its log files.
+    definition = option(create_runner, "--definition")
+    assert definition == f"@{project / 'deploy' / 'mcp' / 'runner-definition.toml'}"
+    assert find_worker[3:6] == ["worker", "find-by-name", "-n"]
+    assert option(create_worker, "-r") == "<MCP_SERVER runner id>"
+    assert option(create_worker, "-s") == ""
+    # One MCP server process per pool slot instead of one per job.
+    assert "--use-static" in create_worker
     assert option(enqueue, "-w") == option(create_worker, "-n") == "text-tools-mcp"
     assert option(enqueue, "--using") == "summarize_text"
     assert json.loads(option(enqueue, "-a")) == {"name": "Ada"}
-    assert len(dry_run(script, RUNNER_ID="12", SKIP_RUNNER="1")) == 2
+
+
+def test_the_readme_deploys_from_local_files_and_says_where_errors_show(project: Path) -> None:
+    readme = (project / "README.md").read_text("utf-8")
+    deploy = readme[readme.index("## Deploy") : readme.index("### What each path keeps")]
+    # Local install forms for the MCP extra: the package is not published.
+    assert "python -m pip install '/path/to/text_tools-0.1.0-py3-none-any.whl[mcp]'" in deploy
+    assert "'/path/to/text-tools[mcp]'" in deploy
+    assert "pip install 'text-tools[mcp]'" not in deploy
+    # The runner id, the manifest's name, and where the real errors are.
+    assert "runner find-by-name -n PYTHON_COMMAND" in deploy
+    assert "manifest apply deploy/python_command/manifest.yaml" in deploy
+    assert "worker.yaml" not in deploy
+    assert deploy.count("server's log") >= 2
+    assert "python -m text_tools check-settings --settings" in deploy
+    assert "--use-static" in deploy

@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Run {{ cookiecutter.runner_name }} in JobWorkerP as an MCP server (the MCP_SERVER runner).
 #
-# 1. Registers the runner from runner-definition.toml, then stops until RUNNER_ID is set to the
-#    id it printed; run again with SKIP_RUNNER=1. (Skip this step as well when the server is
-#    listed in JobWorkerP's MCP_CONFIG file instead: see mcp-settings.toml.)
-# 2. Creates a worker on it; an MCP_SERVER runner has no settings, so they are ''.
+# 1. Finds the runner named RUNNER; when there is none (the server is not in JobWorkerP's
+#    MCP_CONFIG file, see mcp-settings.toml), registers it from runner-definition.toml.
+# 2. Creates a worker on it with --use-static; an MCP_SERVER runner has no settings, so they
+#    are ''. A worker of that name made by an earlier run is deleted first, so the script can be
+#    run again. (To change runner-definition.toml afterwards, delete the runner first:
+#    jobworkerp-client runner delete --id <id>.)
 # 3. Enqueues one job of the method `{{ cookiecutter.methods.split(',')[0] | trim }}`.
 # The job's result is an McpServerResult: `content` holds the result as JSON text and `is_error`
 # tells whether the plugin failed (the job itself is SUCCESS either way).
 #
-# EDIT the values marked below (or set them in the environment), then run this file.
-# DRY_RUN=1 prints each command as a JSON list of its arguments instead of running it.
+# EDIT `command` in runner-definition.toml first (the Python that has the plugin installed).
+# DRY_RUN=1 prints each command as a JSON list of its arguments instead of running it (the
+# look-ups then find nothing).
+# If `runner create` fails with only "Internal server error", the plugin's MCP server did not
+# start: its reason is in the JobWorkerP server's log (the server's stderr). Check the settings
+# first with the same Python: python -m {{ cookiecutter.package_name }} check-settings --settings '<JSON>'.
 set -euo pipefail
-cd "$(dirname "$0")"
+HERE="$(cd "$(dirname "$0")" && pwd)"
 
-# EDIT: the numeric id JobWorkerP gave the MCP_SERVER runner (printed by step 1, or listed by
-# the server when it came from MCP_CONFIG).
-RUNNER_ID="${RUNNER_ID:-<MCP_SERVER runner id>}"
 ADDRESS="${ADDRESS:-http://localhost:9000}"
 RUNNER="${RUNNER:-{{ cookiecutter.runner_name }}}"
 WORKER="${WORKER:-{{ cookiecutter.plugin_slug }}-mcp}"
@@ -26,23 +29,59 @@ USING="${USING:-{{ cookiecutter.methods.split(',')[0] | trim }}}"
 EXAMPLE_ARGS='{"name": "Ada"}'
 ARGS="${ARGS:-$EXAMPLE_ARGS}"
 
-run() {
+json() {
+    python3 -c "$1" "${@:2}"
+}
+
+# jobworkerp-client writes an empty jobworkerp-client_<hex>.log into its working folder on every
+# call: it runs from a scratch folder, removed at exit, so that no log lands here or in yours.
+SCRATCH="$(mktemp -d)"
+trap 'rm -rf "$SCRATCH"' EXIT
+
+# A dry run prints on the script's stdout (file descriptor 3), even from inside $(...).
+exec 3>&1
+client() {
     if [ -n "${DRY_RUN:-}" ]; then
-        python3 -c 'import json, sys; print(json.dumps(sys.argv[1:]))' "$@"
+        json 'import json, sys; print(json.dumps(sys.argv[1:]))' "$CLIENT" --address "$ADDRESS" "$@" >&3
     else
-        "$@"
+        (cd "$SCRATCH" && exec "$CLIENT" --address "$ADDRESS" "$@")
     fi
 }
 
-if [ -z "${SKIP_RUNNER:-}" ]; then
-    run "$CLIENT" --address "$ADDRESS" runner create -n "$RUNNER" \
+# A command whose long answer (the created record) is left out.
+quiet() {
+    if [ -n "${DRY_RUN:-}" ]; then client "$@"; else client "$@" >/dev/null; fi
+}
+
+# The "id" of what a find-by-name printed as JSON; empty when nothing was found.
+id_of() {
+    if [ -n "${DRY_RUN:-}" ]; then
+        client "$@" --format json
+        return 0
+    fi
+    client "$@" --format json | json 'import json, sys
+try:
+    print(json.load(sys.stdin)["id"])
+except ValueError:
+    pass  # "... not found" is printed as text'
+}
+
+runner_id="$(id_of runner find-by-name -n "$RUNNER")"
+if [ -z "$runner_id" ]; then
+    quiet runner create -n "$RUNNER" \
         -d "{{ cookiecutter.runner_name }} as an MCP server" -r MCP_SERVER \
-        --definition @runner-definition.toml
+        --definition "@$HERE/runner-definition.toml"
+    runner_id="$(id_of runner find-by-name -n "$RUNNER")"
+    runner_id="${runner_id:-<MCP_SERVER runner id>}"
 fi
-if [ -z "${DRY_RUN:-}" ] && [[ "$RUNNER_ID" == *"<"* ]]; then
-    echo "set RUNNER_ID to the MCP_SERVER runner's id (edit $0 or the environment)" >&2
-    exit 2
+old_worker="$(id_of worker find-by-name -n "$WORKER")"
+if [ -n "$old_worker" ]; then
+    quiet worker delete --id "$old_worker"
+    echo "replaced the worker $WORKER (id $old_worker)"
 fi
-run "$CLIENT" --address "$ADDRESS" worker create -n "$WORKER" \
-    -d "{{ cookiecutter.runner_name }} as an MCP server" -r "$RUNNER_ID" -s ''
-run "$CLIENT" --address "$ADDRESS" job enqueue -w "$WORKER" --using "$USING" -a "$ARGS"
+# --use-static keeps one MCP server process per pool slot, started once; without it every job
+# starts a new Python process, imports the plugin and loads it (about a second a job, against
+# tens of milliseconds).
+quiet worker create -n "$WORKER" \
+    -d "{{ cookiecutter.runner_name }} as an MCP server" -r "$runner_id" -s '' --use-static
+client job enqueue -w "$WORKER" --using "$USING" -a "$ARGS"

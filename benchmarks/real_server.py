@@ -1,0 +1,285 @@
+"""Deploy paths on a real JobWorkerP server (``../shared/jobworkerp``), all in one run.
+
+    python benchmarks/real_server.py            # the full table (a few minutes)
+    python benchmarks/real_server.py --quick    # tiny counts: proves the command works
+
+Two numbers per row, both through one private server on loopback:
+
+* **one job**: the median wall time of ``jobworkerp-client job enqueue`` on a ``DIRECT`` worker
+  (the client's own start-up, some 20 ms, is part of it and dominates the fast paths);
+* **throughput**: N jobs queued at once on one worker (``NO_RESULT``, results stored), measured
+  on the server: N / (last job's end - first job's start), from the stored job results. "At
+  once": two blocker jobs hold the default channel's slots (its concurrency is the core count)
+  while the N jobs are enqueued, then end together, so the N jobs find a full queue.
+
+A row is a ``Path``: a label, a function that creates the worker on the server, the args JSON
+and method of its jobs, and how many jobs the throughput takes (fewer for paths that start a
+process per job). A native plugin's row (``.so`` in ``server.plugins_dir`` plus ``restart()``,
+or ``runner create -r PLUGIN``) is one more ``Path`` in ``paths()``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the template's test helpers
+
+from tests.jobworkerp_server import JobWorkerP, available  # noqa: E402
+from tests.support import Venv, build_wheel, render  # noqa: E402
+
+PACKAGE = "hello_world"
+COMMAND_RUNNER_ID = "1"  # built-in runner ids are fixed
+PYTHON_COMMAND_RUNNER_ID = "6"
+ENQUEUERS = 4  # parallel client processes that fill the queue
+
+
+@dataclass(frozen=True)
+class Plugin:
+    wheel: Path
+    venv: Venv  # the wheel with its mcp extra
+
+
+# A worker factory: (server, worker name, extra ``worker create`` flags) -> None.
+MakeWorker = Callable[[JobWorkerP, str, Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class Path_:
+    label: str
+    make_worker: MakeWorker
+    args: str
+    using: str | None
+    jobs: int
+
+
+def worker_on(runner_id: Callable[[JobWorkerP], str], settings: str, static: bool) -> MakeWorker:
+    def make(server: JobWorkerP, name: str, flags: Sequence[str]) -> None:
+        command = ["worker", "create", "-n", name, "-d", name, "-r", runner_id(server)]
+        command += ["-s", settings, *(["--use-static"] if static else []), *flags]
+        server.client(*command)
+
+    return make
+
+
+def fixed(runner_id: str) -> Callable[[JobWorkerP], str]:
+    return lambda server: runner_id
+
+
+def mcp_runner(plugin: Plugin) -> Callable[[JobWorkerP], str]:
+    """The plugin's MCP_SERVER runner, registered on first use."""
+
+    def runner_id(server: JobWorkerP) -> str:
+        found = server.client("runner", "find-by-name", "-n", "HelloWorld", "--format", "json")
+        if found.stdout.lstrip().startswith("{"):
+            return str(json.loads(found.stdout)["id"])
+        definition = server.dir / "runner-definition.toml"
+        definition.write_text(
+            f'transport = "stdio"\ncommand = "{plugin.venv.python}"\n'
+            f'args = ["-m", "{PACKAGE}", "mcp"]\nenvs = {{}}\n',
+            "utf-8",
+        )
+        server.client(
+            "runner", "create", "-n", "HelloWorld", "-d", "bench", "-r", "MCP_SERVER",
+            "--definition", f"@{definition}",
+        )  # fmt: skip
+        return runner_id(server)
+
+    return runner_id
+
+
+def paths(plugin: Plugin, quick: bool) -> list[Path_]:
+    def count(full: int) -> int:
+        return 3 if quick else full
+
+    script = f"from {PACKAGE}.framework.adapters.python_command import main\n\nmain()\n"
+    envelope = json.dumps({"using": "run", "args": {"name": "Ada"}})
+    python_settings = json.dumps(
+        {"python_version": ">=3.10", "packages": {"list": [str(plugin.wheel)]}}
+    )
+    mcp = mcp_runner(plugin)
+    return [
+        Path_(
+            "COMMAND true (baseline)",
+            worker_on(fixed(COMMAND_RUNNER_ID), "", static=True),
+            json.dumps({"command": "true"}),
+            None,
+            count(500),
+        ),
+        Path_(
+            "PYTHON_COMMAND (use_static)",
+            worker_on(fixed(PYTHON_COMMAND_RUNNER_ID), python_settings, static=True),
+            json.dumps({"script_content": script, "data_body": envelope}),
+            None,
+            count(50),
+        ),
+        Path_(
+            "MCP_SERVER (use_static)",
+            worker_on(mcp, "", static=True),
+            json.dumps({"name": "Ada"}),
+            "run",
+            count(500),
+        ),
+        Path_(
+            "MCP_SERVER (no use_static)",
+            worker_on(mcp, "", static=False),
+            json.dumps({"name": "Ada"}),
+            "run",
+            count(20),
+        ),
+    ]
+
+
+def enqueue_command(worker: str, path: Path_) -> list[str]:
+    command = ["job", "enqueue", "-w", worker, "-a", path.args]
+    return [*command, "--using", path.using] if path.using else command
+
+
+def one_job_times(server: JobWorkerP, path: Path_, worker: str, samples: int) -> list[float]:
+    times = []
+    for index in range(samples + 1):
+        start = time.perf_counter()
+        done = server.client(*enqueue_command(worker, path))
+        elapsed = time.perf_counter() - start
+        if "Status: SUCCESS" not in done.stdout:
+            raise RuntimeError(f"{path.label}: the job failed:\n{done.stdout}\n{done.stderr}")
+        if index:  # the first job builds the worker's pool: not a typical job
+            times.append(elapsed)
+    return times
+
+
+def blockers(server: JobWorkerP, go: Path) -> None:
+    """Two COMMAND jobs that hold the channel's slots until ``go`` exists."""
+    if "not found" in server.client("worker", "find-by-name", "-n", "blocker").stdout:
+        server.client(
+            "worker", "create", "-n", "blocker", "-d", "x", "-r", COMMAND_RUNNER_ID, "-s", "",
+            "--response-type", "NO_RESULT",
+        )  # fmt: skip
+    wait = f"while [ ! -e '{go}' ]; do sleep 0.01; done"
+    for _ in range(2):
+        server.client("job", "enqueue", "-w", "blocker", "-a", json.dumps(
+            {"command": "sh", "args": ["-c", wait]}
+        ))  # fmt: skip
+    time.sleep(1.5)  # both are running (the queue is fetched every second at worst)
+
+
+def results_of(server: JobWorkerP, worker: str) -> list[dict[str, str]]:
+    found: list[dict[str, str]] = []
+    page = 1000  # the server's largest page
+    for offset in range(0, 1_000_000, page):
+        listed = server.client(
+            "job-result", "list", "-o", str(offset), "-l", str(page), "--format", "json"
+        ).stdout
+        # A list; one result alone is printed as an object; none, as text.
+        start = listed.lstrip()[:1]
+        results = (
+            json.loads(listed) if start == "[" else [json.loads(listed)] if start == "{" else []
+        )
+        found += [r for r in results if r.get("worker_name") == worker]
+        if len(results) < page:
+            break
+    return found
+
+
+def wait_for(server: JobWorkerP, worker: str, count: int, limit: float) -> list[dict[str, str]]:
+    deadline = time.monotonic() + limit
+    while True:
+        mine = results_of(server, worker)
+        if len(mine) >= count:
+            return mine
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{worker}: {len(mine)} of {count} jobs finished in time")
+        time.sleep(0.5)
+
+
+def throughput(server: JobWorkerP, path: Path_, worker: str, work: Path) -> tuple[float, int]:
+    """Jobs per second on the server for ``path.jobs`` jobs queued at once."""
+    command = enqueue_command(worker, path)
+    # One job first, so that the worker's pool exists (a venv, a server process) before the
+    # measured jobs; it ended before the measured ones may start.
+    server.client(*command)
+    wait_for(server, worker, 1, 120)
+    go = work / f"go-{worker}"
+    blockers(server, go)
+    with ThreadPoolExecutor(ENQUEUERS) as pool:
+        list(pool.map(lambda _: server.client(*command), range(path.jobs)))
+    released = int(time.time() * 1000)
+    go.touch()
+    mine = wait_for(server, worker, path.jobs + 1, 60 + path.jobs * 5)
+    measured = [r for r in mine if int(r["start_time"]) >= released]
+    failed = [r for r in measured if r["status"] != "SUCCESS"]
+    if failed or len(measured) != path.jobs:
+        raise RuntimeError(
+            f"{path.label}: {len(measured)} jobs, {len(failed)} failed: {failed[:1]}"
+        )
+    start = min(int(r["start_time"]) for r in measured)
+    end = max(int(r["end_time"]) for r in measured)
+    return len(measured) / max((end - start) / 1000, 0.001), len(measured)
+
+
+def prepare(work: Path) -> Plugin:
+    project = render(work / "out", methods="run,summarize_text", streaming_mode="both")
+    wheel = build_wheel(project, work / "dist")
+    venv = Venv(work / "venv")
+    venv.install(f"{wheel}[mcp]")
+    return Plugin(wheel, venv)
+
+
+def table(rows: Sequence[tuple[str, float, float, int]]) -> str:
+    lines = [
+        "| path | one job (median, client included) | throughput | jobs |",
+        "| --- | --- | --- | --- |",
+    ]
+    for label, one_job, rate, jobs in rows:
+        lines.append(f"| {label} | {one_job * 1000:,.0f} ms | {rate:,.1f} jobs/s | {jobs} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts")
+    options = parser.parse_args(argv)
+    missing = available()
+    if missing is not None:
+        print(f"skipped: {missing}", file=sys.stderr)
+        return 2
+    samples = 2 if options.quick else 10
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="jwp-real-server-") as folder:
+        work = Path(folder)
+        plugin = prepare(work)
+        server = JobWorkerP(work / "server")
+        try:
+            for index, path in enumerate(paths(plugin, options.quick)):
+                path.make_worker(server, f"one-{index}", [])
+                one_job = statistics.median(one_job_times(server, path, f"one-{index}", samples))
+                flags = ["--response-type", "NO_RESULT", "--store-success", "--store-failure"]
+                path.make_worker(server, f"many-{index}", flags)
+                rate, jobs = throughput(server, path, f"many-{index}", work)
+                rows.append((path.label, one_job, rate, jobs))
+        except (RuntimeError, AssertionError, subprocess.SubprocessError):
+            print(server.log_tail(), file=sys.stderr)
+            raise
+        finally:
+            server.stop()
+    print(table(rows))
+    print()
+    print(
+        f"one job: median of {samples} after a warm-up job; throughput: one worker on the "
+        "default channel (concurrency = core count)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
