@@ -249,6 +249,8 @@ impl PluginV2 for PythonBridge {
                 rt.spawn_blocking(move || python::receive_stream(&plugin, &busy.0.runner))
             };
             match self.watch(rt, &slot, next).await? {
+                // A chunk that comes back after the cancel is not sent: the stream ends here.
+                Ok(Some(_)) if self.cancelled() => return Err("cancelled".to_string()),
                 Ok(Some(chunk)) => output.send(chunk).await?,
                 Ok(None) => break,
                 Err(failure) => return Err(failure.message),

@@ -13,13 +13,15 @@ from importlib.metadata import entry_points
 def main(package: str) -> None:
     (point,) = [e for e in entry_points(group="jobworkerp.plugins") if e.module == package]
     factory = point.load()
-    plugin_error = getattr(sys.modules[package], "PluginError")
+    plugin_error = sys.modules[package].PluginError
     runner = factory()
     runner.load(b"")
     answers = []
     for job in json.load(sys.stdin):
         args = bytes.fromhex(job["args"])
-        answer: dict[str, object] = {"result": None, "chunks": [], "error": None, "metadata": {}}
+        chunks: list[str] = []
+        answer: dict[str, object] = {"result": None, "chunks": chunks, "error": None}
+        answer["metadata"] = {}
         try:
             if job["kind"] == "run":
                 result, metadata = runner.run(args, {}, job["method"])
@@ -27,7 +29,7 @@ def main(package: str) -> None:
             else:
                 runner.begin_stream(args, {}, job["method"])
                 while (chunk := runner.receive_stream()) is not None:
-                    answer["chunks"].append(chunk.hex())
+                    chunks.append(chunk.hex())
         except plugin_error as error:
             answer["error"] = " ".join(str(error.message).split())
         except Exception as error:

@@ -15,7 +15,13 @@ pub const PACKAGE: &str = env!("CARGO_PKG_NAME");
 pub fn library() -> Library {
     static OPENED: OnceLock<Library> = OnceLock::new();
     *OPENED.get_or_init(|| {
+        // `cargo test` does not build the cdylib itself: `cargo build` first.
         let path = built_library(PACKAGE);
+        assert!(
+            path.is_file(),
+            "{} is missing: run `cargo build` first",
+            path.display()
+        );
         Library::open(&path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
     })
 }

@@ -1,0 +1,130 @@
+"""The native bridge (``native/``): rendered, built against a venv with the plugin, tested.
+
+Each render gets a venv with the plugin installed (editable, as its README says), a
+``Cargo.lock`` of the vendored ABI (see ``tests/native_support.py``), one ``cargo test`` run
+(which builds the library and runs the crate's V2 test host against it and against the Python
+runner), and ``cargo clippy -- -D warnings`` and ``cargo fmt --check``. The fault render
+appends the robustness tests' faults to its runner and runs the crate's fault and soak tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.native_support import VENDOR, cargo, cargo_run, patch_options, write_lockfile
+from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
+from tests.plugin_faults import FAULTS
+from tests.support import Venv, render
+
+pytestmark = pytest.mark.skipif(
+    cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
+)
+
+# A fault the robustness tests' set lacks: os._exit, which the bridge turns into SystemExit.
+OS_EXIT_FAULT = """
+
+_fault_without_os_exit = fault
+
+
+def fault(what):
+    if what == "raise:os._exit":
+        _os._exit(7)
+    _fault_without_os_exit(what)
+"""
+
+
+@dataclass
+class Bridge:
+    project: Path
+    venv: Path
+    package: str
+
+    @property
+    def native(self) -> Path:
+        return self.project / "native"
+
+    def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
+        # The patch goes before any `--`, which starts the test binaries' own options.
+        command, *rest = arguments
+        _, seconds = cargo_run([command, *patch_options(), *rest], self.native, self.venv, env)
+        return seconds
+
+    def test(self, *arguments: str, env: dict[str, str] | None = None) -> None:
+        """``cargo build`` (the test host loads the library it builds) and ``cargo test``."""
+        seconds = self.cargo("build", env=env)
+        print(f"cargo build of {self.package}: {seconds:.1f} s")
+        self.cargo("test", *arguments, env=env)
+
+
+def prepare(out: Path, *, faults: bool = False, **answers: str) -> Bridge:
+    project = render(out, **answers)
+    package = project.name.replace("-", "_")
+    if faults:
+        runner = project / "src" / package / "runner.py"
+        runner.write_text(runner.read_text("utf-8") + FAULTS + OS_EXIT_FAULT, "utf-8")
+    venv = Venv(out / "venv")
+    venv.install("-e", project)
+    write_lockfile(project / "native")
+    return Bridge(project, venv.path, package)
+
+
+@pytest.fixture(scope="session")
+def default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    yield prepare(tmp_path_factory.mktemp("bridge-default"))
+
+
+def test_default_render_bridge_passes_its_tests_and_lints(default_bridge: Bridge) -> None:
+    default_bridge.test("--", "--test-threads=2")
+    default_bridge.cargo("clippy", "--all-targets", "--", "-D", "warnings")
+    default_bridge.cargo("fmt", "--check")
+
+
+def test_several_methods_non_streaming(tmp_path: Path) -> None:
+    bridge = prepare(
+        tmp_path,
+        plugin_name="Text Tools",
+        methods="run, summarize_text, count_words",
+        streaming_mode="non_streaming",
+    )
+    bridge.test("--", "--test-threads=2")
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("mode", ["streaming", "both"])
+def test_several_methods_each_streaming_mode(tmp_path: Path, mode: str) -> None:
+    bridge = prepare(
+        tmp_path, plugin_name="Mode Tools", methods="run, count_words", streaming_mode=mode
+    )
+    bridge.test("--", "--test-threads=2")
+
+
+def fault_bridge(out: Path) -> Bridge:
+    return prepare(
+        out,
+        faults=True,
+        plugin_slug="bridge-faults",
+        package_name="bridge_faults",
+        **FAULT_ANSWERS,
+    )
+
+
+def test_faults_and_a_thousand_job_soak(tmp_path: Path) -> None:
+    bridge = fault_bridge(tmp_path)
+    bridge.test("--test", "faults", "--", "--test-threads=2", env={"JWP_BRIDGE_FAULTS": "1"})
+
+
+@pytest.mark.full
+def test_ten_thousand_job_soak(tmp_path: Path) -> None:
+    bridge = fault_bridge(tmp_path)
+    bridge.test(
+        "--test",
+        "faults",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+        env={"JWP_BRIDGE_FAULTS": "1"},
+    )
