@@ -9,13 +9,22 @@ appends the robustness tests' faults to its runner and runs the crate's fault an
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.native_support import VENDOR, cargo, cargo_run, patch_options, write_lockfile
+from tests.native_support import (
+    VENDOR,
+    cargo,
+    cargo_run,
+    library_path,
+    patch_options,
+    write_lockfile,
+)
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
 from tests.plugin_faults import FAULTS
 from tests.support import Venv, render
@@ -80,7 +89,8 @@ def default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]
 def test_default_render_bridge_passes_its_tests_and_lints(default_bridge: Bridge) -> None:
     default_bridge.test("--", "--test-threads=2")
     default_bridge.cargo("clippy", "--all-targets", "--", "-D", "warnings")
-    default_bridge.cargo("fmt", "--check")
+    # cargo fmt resolves nothing, so it takes no patch (and refuses --config).
+    cargo_run(["fmt", "--check"], default_bridge.native, None)
 
 
 def test_several_methods_non_streaming(tmp_path: Path) -> None:
@@ -128,3 +138,94 @@ def test_ten_thousand_job_soak(tmp_path: Path) -> None:
         "--test-threads=1",
         env={"JWP_BRIDGE_FAULTS": "1"},
     )
+
+
+def test_default_bridge_on_a_real_server(
+    request: pytest.FixtureRequest, default_bridge: Bridge
+) -> None:
+    """The library registered with ``runner create -r PLUGIN`` answers typed results and streams.
+
+    Uses the session's real server (``jobworkerp`` fixture of ``tests/jobworkerp_server.py``).
+    """
+    try:
+        server = request.getfixturevalue("jobworkerp")
+    except pytest.FixtureLookupError:
+        pytest.skip("no real-server fixture (tests/jobworkerp_server.py) in this checkout")
+    default_bridge.cargo("build")
+    library = Path(server.plugins_dir) / f"lib{default_bridge.package}.so"
+    shutil.copy(library_path(default_bridge.package), library)
+    server.client(
+        "runner",
+        "create",
+        "-n",
+        "HelloWorld",
+        "-d",
+        "bridge",
+        "-r",
+        "PLUGIN",
+        "--definition",
+        str(library),
+    )
+    found = server.client("runner", "find-by-name", "-n", "HelloWorld").stdout
+    assert "BOTH" in found, found
+    runner_id = re.search(r'"id": (\d+)', found)
+    assert runner_id, found
+    server.client(
+        "worker",
+        "create",
+        "-n",
+        "hw-bridge",
+        "-d",
+        "d",
+        "-r",
+        runner_id.group(1),
+        "-s",
+        '{"greeting": "Hi"}',
+        "--use-static",
+    )
+    plain = server.client(
+        "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "Ada"}', "--using", "run"
+    )
+    assert "SUCCESS" in plain.stdout and "Hi, Ada!" in plain.stdout, plain.stdout
+    streamed = server.client(
+        "job",
+        "enqueue-for-stream",
+        "-w",
+        "hw-bridge",
+        "-a",
+        '{"name": "Ada Lovelace"}',
+        "--using",
+        "run",
+    )
+    assert "3 results received" in streamed.stdout, streamed.stdout
+    assert "Hi, Ada Lovelace!" in streamed.stdout
+    unknown = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "hw-bridge",
+        "-a",
+        '{"name": "Ada"}',
+        "--using",
+        "nope",
+        check=False,
+    )
+    assert "not found" in unknown.stdout + unknown.stderr
+    late = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "hw-bridge",
+        "-a",
+        '{"name": "Ada"}',
+        "--using",
+        "run",
+        "-t",
+        "1",
+        check=False,
+    )
+    assert "ERROR_AND_RETRY" in late.stdout + late.stderr or "MAX_RETRY" in late.stdout
+    after = server.client(
+        "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "again"}', "--using", "run"
+    )
+    assert "Hi, again!" in after.stdout, after.stdout

@@ -416,3 +416,63 @@ async fn instances_are_dropped_cleanly() {
         "resident memory grew by {grown} KiB over 200 instances"
     );
 }
+
+/// The benchmark row: a bridged job against the direct Python call of the runner's `run()`.
+/// Run by the template's `benchmarks/native_bridge.py` (release build, `--ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: benchmarks/native_bridge.py runs it"]
+async fn bench_bridged_job_against_the_direct_python_call() {
+    let Some((method, _)) = methods().into_iter().find(|(_, kind)| *kind != 1) else {
+        return;
+    };
+    let jobs = 2000;
+    let code = format!(
+        "import sys, time\nfrom importlib.metadata import entry_points\n\
+         (p,) = [e for e in entry_points(group='jobworkerp.plugins') if e.module == '{}']\n\
+         r = p.load()(); r.load(b'')\nargs = bytes.fromhex('{}')\n\
+         for _ in range(200): r.run(args, dict(), '{method}')\n\
+         t = time.perf_counter()\nfor _ in range({jobs}): r.run(args, dict(), '{method}')\n\
+         print((time.perf_counter() - t) / {jobs} * 1e6)",
+        plugin::PACKAGE,
+        hex(&plugin::args("Ada")),
+    );
+    let output = std::process::Command::new(plugin::BUILD_PYTHON)
+        .arg("-c")
+        .arg(code)
+        .output()
+        .expect("python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let direct: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("µs");
+
+    let mut instance = plugin::loaded(b"").await;
+    let args = plugin::args("Ada");
+    for _ in 0..200 {
+        instance.new_token();
+        instance
+            .run(&args, Metadata::new(), Some(&method))
+            .await
+            .0
+            .expect("run");
+    }
+    let started = Instant::now();
+    for _ in 0..jobs {
+        instance.new_token();
+        instance
+            .run(&args, Metadata::new(), Some(&method))
+            .await
+            .0
+            .expect("run");
+    }
+    let bridged = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
+    println!(
+        "bench: bridged {bridged:.1} us, direct {direct:.1} us, budget {:.1} us",
+        2.0 * direct + 20.0
+    );
+}
