@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,21 +212,89 @@ def test_default_bridge_on_a_real_server(
         check=False,
     )
     assert "not found" in unknown.stdout + unknown.stderr
-    late = server.client(
-        "job",
-        "enqueue",
-        "-w",
-        "hw-bridge",
-        "-a",
-        '{"name": "Ada"}',
-        "--using",
-        "run",
-        "-t",
-        "1",
-        check=False,
-    )
-    assert "ERROR_AND_RETRY" in late.stdout + late.stderr or "MAX_RETRY" in late.stdout
     after = server.client(
         "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "again"}', "--using", "run"
     )
     assert "Hi, again!" in after.stdout, after.stdout
+
+
+def register(server: object, bridge: Bridge, runner: str, worker: str) -> None:
+    """Copy the built library into the server's plugins folder, create the runner and a worker."""
+    library = Path(server.plugins_dir) / f"lib{bridge.package}.so"  # type: ignore[attr-defined]
+    shutil.copy(library_path(bridge.package), library)
+    client = server.client  # type: ignore[attr-defined]
+    client(
+        "runner",
+        "create",
+        "-n",
+        runner,
+        "-d",
+        "bridge",
+        "-r",
+        "PLUGIN",
+        "--definition",
+        str(library),
+    )
+    found = client("runner", "find-by-name", "-n", runner).stdout
+    runner_id = re.search(r'"id": (\d+)', found)
+    assert runner_id, found
+    client(
+        "worker",
+        "create",
+        "-n",
+        worker,
+        "-d",
+        "d",
+        "-r",
+        runner_id.group(1),
+        "-s",
+        '{"greeting": "Hi"}',
+        "--use-static",
+    )
+
+
+def test_fault_bridge_timeout_on_a_real_server(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A job over its time limit gets the timeout status; the next job on the worker answers."""
+    try:
+        server = request.getfixturevalue("jobworkerp")
+    except pytest.FixtureLookupError:
+        pytest.skip("no real-server fixture (tests/jobworkerp_server.py) in this checkout")
+    bridge = fault_bridge(tmp_path)
+    bridge.cargo("build")
+    register(server, bridge, "RobustPlugin", "robust-bridge")
+    slow = '{"name": "x|run|sleep:3000"}'
+    late = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "robust-bridge",
+        "-a",
+        slow,
+        "--using",
+        "run",
+        "-t",
+        "500",
+        check=False,
+    )
+    text = late.stdout + late.stderr
+    assert "ERROR_AND_RETRY" in text or "MAX_RETRY" in text, text
+    started = time.monotonic()
+    after = server.client(
+        "job", "enqueue", "-w", "robust-bridge", "-a", '{"name": "next"}', "--using", "run"
+    )
+    assert "Hi, next!" in after.stdout, after.stdout
+    assert time.monotonic() - started < 2.5, "the next job waited for the overrunning one"
+    bad = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "robust-bridge",
+        "-a",
+        '{"name": "x|run|raise:ValueError"}',
+        "--using",
+        "run",
+        check=False,
+    )
+    assert "OTHER_ERROR" in bad.stdout + bad.stderr, bad.stdout + bad.stderr
