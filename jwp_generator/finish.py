@@ -101,7 +101,8 @@ def next_steps(answers: Mapping[str, str], folder: str) -> str:
         '  python -m pip install -e ".[dev]"\n'
         "  python -m pytest\n"
         f"Edit src/{answers['package_name']}/runner.py and the files in "
-        f"src/{answers['package_name']}/protos/."
+        f"src/{answers['package_name']}/protos/.\n"
+        "Native plugin library (needs Rust): cargo build --release --manifest-path native/Cargo.toml"
     )
 
 

@@ -1,0 +1,67 @@
+"""Benchmark row of the native bridge: a bridged job in-process against the direct Python call.
+
+Run it from the repository root, after installing ``requirements/test.txt`` (needs cargo and
+``../shared/vendor``)::
+
+    python benchmarks/native_bridge.py
+
+It renders the default plugin, installs it in a fresh venv, builds the bridge (release) and runs
+the crate's ``bench_bridged_job_against_the_direct_python_call`` test, which times 2,000 jobs
+through the V2 test host and 2,000 direct calls of the runner's ``run()`` in the same venv.
+Target: bridged at most 2x direct + 20 µs. Real-server rows live in ``real_server.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the template's test helpers
+
+from tests.native_support import cargo_run, patch_options, write_lockfile  # noqa: E402
+from tests.support import Venv, render  # noqa: E402
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as work:
+        project = render(Path(work))
+        venv = Venv(Path(work) / "venv")
+        venv.install("-e", project)
+        native = project / "native"
+        write_lockfile(native)
+        _, build = cargo_run(["build", "--release", *patch_options()], native, venv.path)
+        result, _ = cargo_run(
+            [
+                "test",
+                "--release",
+                *patch_options(),
+                "--test",
+                "bridge",
+                "bench_",
+                "--",
+                "--ignored",
+                "--nocapture",
+            ],
+            native,
+            venv.path,
+        )
+    found = re.search(r"bench: bridged ([\d.]+) us, direct ([\d.]+) us", result.stdout)
+    if not found:
+        print(result.stdout, result.stderr, sep="\n")
+        return 1
+    bridged, direct = float(found.group(1)), float(found.group(2))
+    budget = 2 * direct + 20
+    verdict = "met" if bridged <= budget else "MISSED"
+    print(f"release build of the bridge: {build:.1f} s")
+    print(
+        f"| bridged job (V2 test host) | {bridged:.1f} µs | direct run() {direct:.1f} µs "
+        f"| budget 2x + 20 µs = {budget:.1f} µs | {verdict} |"
+    )
+    return 0 if bridged <= budget else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Building and testing a rendered plugin's native bridge (``native/``) with cargo.
+
+The generated ``Cargo.toml`` names JobWorkerP's ABI crates by their git source, which these
+machines cannot reach. Cargo fetches a git source even when ``[patch]`` replaces it, unless a
+``Cargo.lock`` already settles the graph, so ``write_lockfile`` first locks a copy of the
+manifest that names the ``../shared/vendor`` copies by path (a patched graph locks the same
+way), and every cargo call then passes the patch on the command line. Nothing of this is
+written into the project apart from its ``Cargo.lock``.
+
+One target folder (git-ignored ``.cache/cargo-target`` in the template) serves every render and
+every session, so the dependencies compile once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from tests.support import TEMPLATE
+
+VENDOR = TEMPLATE.parent / "shared" / "vendor"
+TARGET_DIR = TEMPLATE / ".cache" / "cargo-target"
+GIT_SOURCE = "https://github.com/jobworkerp-rs/jobworkerp-rs"
+GIT_SPEC = f'git = "{GIT_SOURCE}", rev = "e01f9625157bca6419562e44ed677b31aefd1bdd"'
+ABI_CRATES = ("jobworkerp-plugin-abi", "jobworkerp-plugin-abi-macros")
+# A cold build of the bridge and its dependencies takes a few minutes on two busy cores.
+CARGO_TIMEOUT_SECONDS = 1800
+
+
+def cargo() -> str | None:
+    return shutil.which("cargo")
+
+
+def patch_options() -> list[str]:
+    """``--config`` options pointing cargo at the vendored ABI crates."""
+    # The manifest names only the ABI crate; it reaches the macros crate by a relative path.
+    crate = ABI_CRATES[0]
+    return ["--config", f'patch."{GIT_SOURCE}".{crate}.path="{VENDOR / crate}"']
+
+
+def write_lockfile(native: Path) -> None:
+    """``native/Cargo.lock`` of the patched graph, locked from a path-dependency copy."""
+    scratch = native.parent / ".lock-scratch"
+    (scratch / "src").mkdir(parents=True, exist_ok=True)
+    manifest = (native / "Cargo.toml").read_text("utf-8")
+    assert GIT_SPEC in manifest, "the generated Cargo.toml no longer pins the ABI by git rev"
+    manifest = manifest.replace(GIT_SPEC, f'path = "{VENDOR / ABI_CRATES[0]}"')
+    manifest = manifest.replace('build = "build.rs"\n', "")
+    (scratch / "Cargo.toml").write_text(manifest, "utf-8")
+    (scratch / "src" / "lib.rs").write_text("", "utf-8")
+    cargo_run(["generate-lockfile"], scratch, None)
+    shutil.copy(scratch / "Cargo.lock", native / "Cargo.lock")
+    shutil.rmtree(scratch)
+
+
+def cargo_env(venv: Path | None) -> dict[str, str]:
+    environment = dict(os.environ, CARGO_TARGET_DIR=str(TARGET_DIR), CARGO_TERM_COLOR="never")
+    environment.pop("JOBWORKERP_PYTHON_VENV", None)
+    if venv is not None:
+        # The venv the bridge is built for: build.rs and pyo3 both read it.
+        environment["VIRTUAL_ENV"] = str(venv)
+        environment["PYO3_PYTHON"] = str(venv / "bin" / "python")
+    return environment
+
+
+def cargo_run(
+    arguments: Sequence[str],
+    cwd: Path,
+    venv: Path | None,
+    extra_env: dict[str, str] | None = None,
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run cargo, raising with its output when it fails; returns the run and its seconds."""
+    binary = cargo()
+    assert binary is not None
+    started = time.monotonic()
+    result = subprocess.run(
+        [binary, *arguments],
+        cwd=cwd,
+        env={**cargo_env(venv), **(extra_env or {})},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=CARGO_TIMEOUT_SECONDS,
+    )
+    seconds = time.monotonic() - started
+    if result.returncode != 0:
+        raise AssertionError(
+            f"cargo {' '.join(arguments)} exited {result.returncode} in {cwd}\n"
+            f"--- stdout\n{result.stdout[-20000:]}\n--- stderr\n{result.stderr[-20000:]}"
+        )
+    return result, seconds
+
+
+def library_path(package: str, profile: str = "debug") -> Path:
+    return TARGET_DIR / profile / f"lib{package}.so"

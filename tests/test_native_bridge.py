@@ -1,0 +1,288 @@
+"""The native bridge (``native/``): rendered, built against a venv with the plugin, tested.
+
+Each render gets a venv with the plugin installed (editable, as its README says), a
+``Cargo.lock`` of the vendored ABI (see ``tests/native_support.py``), one ``cargo test`` run
+(which builds the library and runs the crate's V2 test host against it and against the Python
+runner), and ``cargo clippy -- -D warnings`` and ``cargo fmt --check``. The fault render
+appends the robustness tests' faults to its runner and runs the crate's fault and soak tests.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.jobworkerp_server import JobWorkerP
+from tests.native_support import (
+    VENDOR,
+    cargo,
+    cargo_run,
+    library_path,
+    patch_options,
+    write_lockfile,
+)
+from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
+from tests.plugin_faults import FAULTS
+from tests.support import Venv, render
+
+pytestmark = pytest.mark.skipif(
+    cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
+)
+
+# A fault the robustness tests' set lacks: os._exit, which the bridge turns into SystemExit.
+OS_EXIT_FAULT = """
+
+_fault_without_os_exit = fault
+
+
+def fault(what):
+    if what == "raise:os._exit":
+        _os._exit(7)
+    _fault_without_os_exit(what)
+"""
+
+
+@dataclass
+class Bridge:
+    project: Path
+    venv: Path
+    package: str
+
+    @property
+    def native(self) -> Path:
+        return self.project / "native"
+
+    def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
+        # The patch goes before any `--`, which starts the test binaries' own options.
+        command, *rest = arguments
+        _, seconds = cargo_run([command, *patch_options(), *rest], self.native, self.venv, env)
+        return seconds
+
+    def test(self, *arguments: str, env: dict[str, str] | None = None) -> None:
+        """``cargo build`` (the test host loads the library it builds) and ``cargo test``."""
+        seconds = self.cargo("build", env=env)
+        print(f"cargo build of {self.package}: {seconds:.1f} s")
+        self.cargo("test", *arguments, env=env)
+
+
+def prepare(out: Path, *, faults: bool = False, **answers: str) -> Bridge:
+    project = render(out, **answers)
+    package = project.name.replace("-", "_")
+    if faults:
+        runner = project / "src" / package / "runner.py"
+        runner.write_text(runner.read_text("utf-8") + FAULTS + OS_EXIT_FAULT, "utf-8")
+    venv = Venv(out / "venv")
+    venv.install("-e", project)
+    write_lockfile(project / "native")
+    return Bridge(project, venv.path, package)
+
+
+@pytest.fixture(scope="session")
+def default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    yield prepare(tmp_path_factory.mktemp("bridge-default"))
+
+
+def test_default_render_bridge_passes_its_tests_and_lints(default_bridge: Bridge) -> None:
+    default_bridge.test("--", "--test-threads=2")
+    default_bridge.cargo("clippy", "--all-targets", "--", "-D", "warnings")
+    # cargo fmt resolves nothing, so it takes no patch (and refuses --config).
+    cargo_run(["fmt", "--check"], default_bridge.native, None)
+
+
+def test_several_methods_non_streaming(tmp_path: Path) -> None:
+    bridge = prepare(
+        tmp_path,
+        plugin_name="Text Tools",
+        methods="run, summarize_text, count_words",
+        streaming_mode="non_streaming",
+    )
+    bridge.test("--", "--test-threads=2")
+
+
+@pytest.mark.full
+@pytest.mark.parametrize("mode", ["streaming", "both"])
+def test_several_methods_each_streaming_mode(tmp_path: Path, mode: str) -> None:
+    bridge = prepare(
+        tmp_path, plugin_name="Mode Tools", methods="run, count_words", streaming_mode=mode
+    )
+    bridge.test("--", "--test-threads=2")
+
+
+def fault_bridge(out: Path) -> Bridge:
+    return prepare(
+        out,
+        faults=True,
+        plugin_slug="bridge-faults",
+        package_name="bridge_faults",
+        **FAULT_ANSWERS,
+    )
+
+
+def test_faults_and_a_thousand_job_soak(tmp_path: Path) -> None:
+    bridge = fault_bridge(tmp_path)
+    bridge.test("--test", "faults", "--", "--test-threads=2", env={"JWP_BRIDGE_FAULTS": "1"})
+
+
+@pytest.mark.full
+def test_ten_thousand_job_soak(tmp_path: Path) -> None:
+    bridge = fault_bridge(tmp_path)
+    bridge.test(
+        "--test",
+        "faults",
+        "--",
+        "--ignored",
+        "--test-threads=1",
+        env={"JWP_BRIDGE_FAULTS": "1"},
+    )
+
+
+def test_default_bridge_on_a_real_server(jobworkerp: JobWorkerP, default_bridge: Bridge) -> None:
+    """The library registered with ``runner create -r PLUGIN`` answers typed results and streams."""
+    server = jobworkerp
+    default_bridge.cargo("build")
+    library = Path(server.plugins_dir) / f"lib{default_bridge.package}.so"
+    shutil.copy(library_path(default_bridge.package), library)
+    server.client(
+        "runner",
+        "create",
+        "-n",
+        "HelloWorld",
+        "-d",
+        "bridge",
+        "-r",
+        "PLUGIN",
+        "--definition",
+        str(library),
+    )
+    found = server.client("runner", "find-by-name", "-n", "HelloWorld").stdout
+    assert "BOTH" in found, found
+    runner_id = re.search(r'"id": (\d+)', found)
+    assert runner_id, found
+    server.client(
+        "worker",
+        "create",
+        "-n",
+        "hw-bridge",
+        "-d",
+        "d",
+        "-r",
+        runner_id.group(1),
+        "-s",
+        '{"greeting": "Hi"}',
+        "--use-static",
+    )
+    plain = server.client(
+        "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "Ada"}', "--using", "run"
+    )
+    assert "SUCCESS" in plain.stdout and "Hi, Ada!" in plain.stdout, plain.stdout
+    streamed = server.client(
+        "job",
+        "enqueue-for-stream",
+        "-w",
+        "hw-bridge",
+        "-a",
+        '{"name": "Ada Lovelace"}',
+        "--using",
+        "run",
+    )
+    assert "3 results received" in streamed.stdout, streamed.stdout
+    assert "Hi, Ada Lovelace!" in streamed.stdout
+    unknown = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "hw-bridge",
+        "-a",
+        '{"name": "Ada"}',
+        "--using",
+        "nope",
+        check=False,
+    )
+    assert "not found" in unknown.stdout + unknown.stderr
+    after = server.client(
+        "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "again"}', "--using", "run"
+    )
+    assert "Hi, again!" in after.stdout, after.stdout
+
+
+def register(server: JobWorkerP, bridge: Bridge, runner: str, worker: str) -> None:
+    """Copy the built library into the server's plugins folder, create the runner and a worker."""
+    library = Path(server.plugins_dir) / f"lib{bridge.package}.so"
+    shutil.copy(library_path(bridge.package), library)
+    client = server.client
+    client(
+        "runner",
+        "create",
+        "-n",
+        runner,
+        "-d",
+        "bridge",
+        "-r",
+        "PLUGIN",
+        "--definition",
+        str(library),
+    )
+    found = client("runner", "find-by-name", "-n", runner).stdout
+    runner_id = re.search(r'"id": (\d+)', found)
+    assert runner_id, found
+    client(
+        "worker",
+        "create",
+        "-n",
+        worker,
+        "-d",
+        "d",
+        "-r",
+        runner_id.group(1),
+        "-s",
+        '{"greeting": "Hi"}',
+        "--use-static",
+    )
+
+
+def test_fault_bridge_timeout_on_a_real_server(jobworkerp: JobWorkerP, tmp_path: Path) -> None:
+    server = jobworkerp
+    """A job over its time limit gets the timeout status; the next job on the worker answers."""
+    bridge = fault_bridge(tmp_path)
+    bridge.cargo("build")
+    register(server, bridge, "RobustPlugin", "robust-bridge")
+    slow = '{"name": "x|run|sleep:3000"}'
+    late = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "robust-bridge",
+        "-a",
+        slow,
+        "--using",
+        "run",
+        "-t",
+        "500",
+        check=False,
+    )
+    text = late.stdout + late.stderr
+    assert "ERROR_AND_RETRY" in text or "MAX_RETRY" in text, text
+    started = time.monotonic()
+    after = server.client(
+        "job", "enqueue", "-w", "robust-bridge", "-a", '{"name": "next"}', "--using", "run"
+    )
+    assert "Hi, next!" in after.stdout, after.stdout
+    assert time.monotonic() - started < 2.5, "the next job waited for the overrunning one"
+    bad = server.client(
+        "job",
+        "enqueue",
+        "-w",
+        "robust-bridge",
+        "-a",
+        '{"name": "x|run|raise:ValueError"}',
+        "--using",
+        "run",
+        check=False,
+    )
+    assert "OTHER_ERROR" in bad.stdout + bad.stderr, bad.stdout + bad.stderr

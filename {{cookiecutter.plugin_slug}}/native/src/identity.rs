@@ -1,0 +1,97 @@
+//! The plugin's identity and schemas, baked in by `build.rs`, and their wire encodings.
+
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// One method's `MethodSchema`, as the Python runner's `method_proto_map()` gives it.
+pub struct MethodEntry {
+    pub name: &'static str,
+    pub args_proto: &'static str,
+    pub result_proto: &'static str,
+    pub description: Option<&'static str>,
+    pub output_type: Option<i32>,
+    pub require_client_stream: bool,
+    pub client_stream_data_proto: Option<&'static str>,
+}
+
+/// One method's `MethodJsonSchema`, as the Python runner's `method_json_schema_map()` gives it.
+pub struct JsonSchemaEntry {
+    pub name: &'static str,
+    pub args_schema: &'static str,
+    pub result_schema: Option<&'static str>,
+    pub client_stream_data_schema: Option<&'static str>,
+}
+
+include!(concat!(env!("OUT_DIR"), "/identity.rs"));
+
+/// JobWorkerP's `MethodSchema` (jobworkerp/data/runner.proto), with the host's field numbers.
+#[derive(Clone, PartialEq, Message)]
+pub struct MethodSchema {
+    #[prost(string, tag = "1")]
+    pub args_proto: String,
+    #[prost(string, tag = "2")]
+    pub result_proto: String,
+    #[prost(string, optional, tag = "3")]
+    pub description: Option<String>,
+    #[prost(int32, tag = "4")]
+    pub output_type: i32,
+    #[prost(bool, tag = "5")]
+    pub require_client_stream: bool,
+    #[prost(string, optional, tag = "6")]
+    pub client_stream_data_proto: Option<String>,
+}
+
+/// JobWorkerP's `MethodJsonSchema` (field 3 is reserved upstream).
+#[derive(Clone, PartialEq, Message)]
+pub struct MethodJsonSchema {
+    #[prost(string, tag = "1")]
+    pub args_schema: String,
+    #[prost(string, optional, tag = "2")]
+    pub result_schema: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    pub client_stream_data_schema: Option<String>,
+}
+
+// Encoded once per process on first use, so the constructor itself does no work at all.
+static PROTO_MAP: LazyLock<HashMap<String, Vec<u8>>> = LazyLock::new(|| {
+    METHODS
+        .iter()
+        .map(|entry| {
+            let schema = MethodSchema {
+                args_proto: entry.args_proto.to_string(),
+                result_proto: entry.result_proto.to_string(),
+                description: entry.description.map(str::to_string),
+                // A schema without an output type is NON_STREAMING (0) on the wire.
+                output_type: entry.output_type.unwrap_or(0),
+                require_client_stream: entry.require_client_stream,
+                client_stream_data_proto: entry.client_stream_data_proto.map(str::to_string),
+            };
+            (entry.name.to_string(), schema.encode_to_vec())
+        })
+        .collect()
+});
+
+static JSON_SCHEMA_MAP: LazyLock<Option<HashMap<String, Vec<u8>>>> = LazyLock::new(|| {
+    JSON_SCHEMAS.map(|entries| {
+        entries
+            .iter()
+            .map(|entry| {
+                let schema = MethodJsonSchema {
+                    args_schema: entry.args_schema.to_string(),
+                    result_schema: entry.result_schema.map(str::to_string),
+                    client_stream_data_schema: entry.client_stream_data_schema.map(str::to_string),
+                };
+                (entry.name.to_string(), schema.encode_to_vec())
+            })
+            .collect()
+    })
+});
+
+pub fn method_proto_map() -> HashMap<String, Vec<u8>> {
+    PROTO_MAP.clone()
+}
+
+pub fn method_json_schema_map() -> Option<HashMap<String, Vec<u8>>> {
+    JSON_SCHEMA_MAP.clone()
+}

@@ -1,0 +1,478 @@
+//! The bridge library driven through the V2 test host and compared with the Python runner.
+
+mod support;
+
+use prost::Message;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+use support::plugin::{self, Job, hex};
+use support::v2_host::{Metadata, resident_kib};
+
+/// JobWorkerP's `MethodSchema`, field numbers from jobworkerp/data/runner.proto.
+#[derive(Clone, PartialEq, Message)]
+struct MethodSchema {
+    #[prost(string, tag = "1")]
+    args_proto: String,
+    #[prost(string, tag = "2")]
+    result_proto: String,
+    #[prost(string, optional, tag = "3")]
+    description: Option<String>,
+    #[prost(int32, tag = "4")]
+    output_type: i32,
+    #[prost(bool, tag = "5")]
+    require_client_stream: bool,
+    #[prost(string, optional, tag = "6")]
+    client_stream_data_proto: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct MethodJsonSchema {
+    #[prost(string, tag = "1")]
+    args_schema: String,
+    #[prost(string, optional, tag = "2")]
+    result_schema: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    client_stream_data_schema: Option<String>,
+}
+
+fn optional(value: &serde_json::Value) -> Option<String> {
+    value.as_str().map(str::to_string)
+}
+
+/// The methods and their output types (0 NON_STREAMING, 1 STREAMING, 2 BOTH).
+fn methods() -> Vec<(String, i64)> {
+    let identity = plugin::identity();
+    let mut methods: Vec<(String, i64)> = identity["methods"]
+        .as_object()
+        .expect("methods")
+        .iter()
+        .map(|(name, schema)| (name.clone(), schema["output_type"].as_i64().unwrap_or(0)))
+        .collect();
+    methods.sort();
+    methods
+}
+
+#[test]
+fn identity_and_schemas_are_the_python_runners_byte_for_byte() {
+    let live = plugin::live_identity();
+    let (instance, took) = plugin::library().timed_instance().expect("instance");
+    assert!(took < Duration::from_millis(5), "constructor took {took:?}");
+    assert_eq!(instance.name(), live["name"].as_str().unwrap());
+    assert_eq!(
+        instance.description(),
+        live["description"].as_str().unwrap()
+    );
+    assert_eq!(
+        instance.runner_settings_proto(),
+        live["runner_settings_proto"].as_str().unwrap()
+    );
+    assert_eq!(
+        instance.settings_schema(),
+        live["settings_schema"].as_str().unwrap()
+    );
+
+    let proto_map = instance.method_proto_map();
+    let expected = live["methods"].as_object().unwrap();
+    assert_eq!(proto_map.len(), expected.len());
+    for (name, schema) in expected {
+        let python = MethodSchema {
+            args_proto: schema["args_proto"].as_str().unwrap().to_string(),
+            result_proto: schema["result_proto"].as_str().unwrap().to_string(),
+            description: optional(&schema["description"]),
+            output_type: schema["output_type"].as_i64().unwrap_or(0) as i32,
+            require_client_stream: schema["require_client_stream"].as_bool().unwrap(),
+            client_stream_data_proto: optional(&schema["client_stream_data_proto"]),
+        };
+        assert_eq!(
+            proto_map[name],
+            python.encode_to_vec(),
+            "MethodSchema of {name}"
+        );
+    }
+
+    let json_map = instance.method_json_schema_map();
+    match live["json_schemas"].as_object() {
+        None => assert!(json_map.is_empty()),
+        Some(expected) => {
+            assert_eq!(json_map.len(), expected.len());
+            for (name, schema) in expected {
+                let python = MethodJsonSchema {
+                    args_schema: schema["args_schema"].as_str().unwrap().to_string(),
+                    result_schema: optional(&schema["result_schema"]),
+                    client_stream_data_schema: optional(&schema["client_stream_data_schema"]),
+                };
+                assert_eq!(
+                    json_map[name],
+                    python.encode_to_vec(),
+                    "MethodJsonSchema of {name}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn constructor_is_cheap() {
+    let library = plugin::library();
+    let started = Instant::now();
+    for _ in 0..1000 {
+        let (instance, _) = library.timed_instance().expect("instance");
+        assert!(!instance.method_proto_map().is_empty());
+    }
+    let each = started.elapsed() / 1000;
+    println!("constructor + schema read + drop: {each:?}");
+    assert!(each < Duration::from_millis(1), "{each:?}");
+}
+
+/// Every method by run and by stream, with sample, empty and garbage args, and a method
+/// name the plugin does not have: the bridge answers exactly what the Python runner answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_method_answers_as_the_python_runner() {
+    let mut inputs = vec![plugin::args("Ada"), Vec::new(), vec![0xff, 0xff, 0xff]];
+    inputs.push(plugin::args("two words"));
+    let mut jobs = Vec::new();
+    for (method, _) in methods() {
+        for args in &inputs {
+            for kind in ["run", "stream"] {
+                let method = Some(method.clone());
+                jobs.push((kind, method, args.clone()));
+            }
+        }
+    }
+    jobs.push(("run", None, plugin::args("Ada")));
+    jobs.push((
+        "run",
+        Some("no_such_method".to_string()),
+        plugin::args("Ada"),
+    ));
+    jobs.push((
+        "stream",
+        Some("no_such_method".to_string()),
+        plugin::args("Ada"),
+    ));
+    let requests: Vec<Job<'_>> = jobs
+        .iter()
+        .map(|(kind, method, args)| Job {
+            kind,
+            method: method.as_deref(),
+            args: args.clone(),
+        })
+        .collect();
+    let answers = plugin::python_answers(&requests);
+
+    let mut instance = plugin::loaded(b"").await;
+    for ((kind, method, args), answer) in jobs.iter().zip(answers) {
+        let label = format!("{kind} {method:?} {}", hex(args));
+        instance.new_token();
+        if *kind == "run" {
+            let (result, metadata) = instance.run(args, Metadata::new(), method.as_deref()).await;
+            match answer["error"].as_str() {
+                Some(error) => assert_eq!(result, Err(error.to_string()), "{label}"),
+                None => {
+                    assert_eq!(
+                        result.map(|r| hex(&r)),
+                        Ok(answer["result"].as_str().unwrap().to_string()),
+                        "{label}"
+                    );
+                    let expected: HashMap<String, String> =
+                        serde_json::from_value(answer["metadata"].clone()).unwrap();
+                    assert_eq!(metadata, expected, "{label}");
+                }
+            }
+        } else {
+            let streamed = instance
+                .run_stream(args, Metadata::new(), method.as_deref(), 16, |_| {})
+                .await;
+            let chunks: Vec<String> = streamed.chunks.iter().map(|c| hex(c)).collect();
+            let expected: Vec<String> = answer["chunks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(chunks, expected, "{label}");
+            match answer["error"].as_str() {
+                Some(error) => assert_eq!(streamed.end, Err(error.to_string()), "{label}"),
+                None => assert_eq!(streamed.end, Ok(Metadata::new()), "{label}"),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_reach_the_runner_and_bad_settings_fail_load() {
+    let (method, output_type) = methods().remove(0);
+    let mut instance = plugin::loaded(&plugin::settings("Hi")).await;
+    if output_type != 1 {
+        let (result, _) = instance
+            .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
+            .await;
+        assert_eq!(plugin::message_of(&result.expect("run")), "Hi, Ada!");
+    }
+    let mut broken = plugin::library().instance().unwrap();
+    let error = broken
+        .load(&[0xff, 0xff, 0xff])
+        .await
+        .expect_err("garbage settings");
+    assert!(!error.is_empty() && !error.contains('\n'), "{error:?}");
+    // A failed load leaves an instance that refuses jobs instead of crashing.
+    let (result, _) = broken.run(b"", Metadata::new(), None).await;
+    assert!(result.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_comes_back_and_a_job_before_load_fails() {
+    let mut fresh = plugin::library().instance().unwrap();
+    let (result, _) = fresh.run(b"", Metadata::new(), None).await;
+    assert_eq!(
+        result,
+        Err("the plugin is not loaded: call load() first".to_string())
+    );
+
+    let Some((method, _)) = methods().into_iter().find(|(_, kind)| *kind != 1) else {
+        return;
+    };
+    let mut instance = plugin::loaded(b"").await;
+    let metadata = Metadata::from([("trace".to_string(), "abc".to_string())]);
+    let (_, returned) = instance
+        .run(&plugin::args("Ada"), metadata.clone(), Some(&method))
+        .await;
+    assert_eq!(returned, metadata);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_token_stops_the_job() {
+    let mut instance = plugin::loaded(b"").await;
+    for (method, kind) in methods() {
+        let handle = instance.new_token();
+        handle.cancel();
+        if kind != 1 {
+            let (result, _) = instance
+                .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
+                .await;
+            assert_eq!(result, Err("cancelled".to_string()));
+        }
+        if kind != 0 {
+            let streamed = instance
+                .run_stream(
+                    &plugin::args("Ada"),
+                    Metadata::new(),
+                    Some(&method),
+                    1,
+                    |_| {},
+                )
+                .await;
+            assert_eq!(streamed.end, Err("cancelled".to_string()));
+            assert!(streamed.chunks.is_empty());
+        }
+    }
+    // The next job, with the host's next token, works.
+    let (method, kind) = methods().remove(0);
+    instance.new_token();
+    if kind != 1 {
+        let (result, _) = instance
+            .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
+            .await;
+        assert!(result.is_ok(), "{result:?}");
+    }
+}
+
+/// Cancelled while the host holds back the second chunk: the stream ends there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_a_stream_stops_it_at_the_next_chunk() {
+    let Some((method, _)) = methods().into_iter().find(|(_, kind)| *kind != 0) else {
+        return;
+    };
+    let mut instance = plugin::loaded(b"").await;
+    let name = "many words make many chunks for this test";
+    let full = instance
+        .run_stream(
+            &plugin::args(name),
+            Metadata::new(),
+            Some(&method),
+            16,
+            |_| {},
+        )
+        .await;
+    assert!(
+        full.end.is_ok() && full.chunks.len() > 3,
+        "{} chunks",
+        full.chunks.len()
+    );
+
+    let handle = std::sync::Arc::new(instance.new_token());
+    let canceller = handle.clone();
+    let streamed = instance
+        .run_stream(
+            &plugin::args(name),
+            Metadata::new(),
+            Some(&method),
+            1,
+            move |count| {
+                if count == 1 {
+                    canceller.cancel();
+                }
+            },
+        )
+        .await;
+    assert_eq!(streamed.end, Err("cancelled".to_string()));
+    assert!(
+        streamed.chunks.len() < full.chunks.len(),
+        "{} chunks",
+        streamed.chunks.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_run_concurrently_without_mixing_results() {
+    let Some((method, _)) = methods().into_iter().find(|(_, kind)| *kind != 1) else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for worker in 0..2 {
+        let method = method.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut instance = plugin::loaded(&plugin::settings(&format!("W{worker}"))).await;
+            for job in 0..200 {
+                instance.new_token();
+                let name = format!("{worker}-{job}");
+                let (result, _) = instance
+                    .run(&plugin::args(&name), Metadata::new(), Some(&method))
+                    .await;
+                assert_eq!(
+                    plugin::message_of(&result.unwrap()),
+                    format!("W{worker}, {name}!")
+                );
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("worker");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
+    let (method, kind) = methods().remove(0);
+    let mut instance = plugin::loaded(b"").await;
+    let job = async |instance: &mut support::v2_host::Instance, n: usize| {
+        instance.new_token();
+        let name = format!("job {n}");
+        if kind == 1 {
+            let streamed = instance
+                .run_stream(
+                    &plugin::args(&name),
+                    Metadata::new(),
+                    Some(&method),
+                    16,
+                    |_| {},
+                )
+                .await;
+            assert!(streamed.end.is_ok());
+        } else {
+            let (result, _) = instance
+                .run(&plugin::args(&name), Metadata::new(), Some(&method))
+                .await;
+            assert_eq!(
+                plugin::message_of(&result.unwrap()),
+                format!("Hello, {name}!")
+            );
+        }
+    };
+    for n in 0..200 {
+        job(&mut instance, n).await;
+    }
+    let warm = resident_kib();
+    let started = Instant::now();
+    for n in 0..1000 {
+        job(&mut instance, n).await;
+    }
+    let took = started.elapsed();
+    let grown = resident_kib().saturating_sub(warm);
+    println!(
+        "1000 jobs: {took:?} ({:?} each), resident +{grown} KiB",
+        took / 1000
+    );
+    assert!(
+        grown < 4096,
+        "resident memory grew by {grown} KiB over 1000 jobs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_are_dropped_cleanly() {
+    for _ in 0..20 {
+        drop(plugin::loaded(b"").await);
+    }
+    let warm = resident_kib();
+    for _ in 0..200 {
+        let instance = plugin::loaded(b"").await;
+        drop(instance);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let grown = resident_kib().saturating_sub(warm);
+    assert!(
+        grown < 4096,
+        "resident memory grew by {grown} KiB over 200 instances"
+    );
+}
+
+/// The benchmark row: a bridged job against the direct Python call of the runner's `run()`.
+/// Run by the template's `benchmarks/native_bridge.py` (release build, `--ignored`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: benchmarks/native_bridge.py runs it"]
+async fn bench_bridged_job_against_the_direct_python_call() {
+    let Some((method, _)) = methods().into_iter().find(|(_, kind)| *kind != 1) else {
+        return;
+    };
+    let jobs = 2000;
+    let code = format!(
+        "import sys, time\nfrom importlib.metadata import entry_points\n\
+         (p,) = [e for e in entry_points(group='jobworkerp.plugins') if e.module == '{}']\n\
+         r = p.load()(); r.load(b'')\nargs = bytes.fromhex('{}')\n\
+         for _ in range(200): r.run(args, dict(), '{method}')\n\
+         t = time.perf_counter()\nfor _ in range({jobs}): r.run(args, dict(), '{method}')\n\
+         print((time.perf_counter() - t) / {jobs} * 1e6)",
+        plugin::PACKAGE,
+        hex(&plugin::args("Ada")),
+    );
+    let output = std::process::Command::new(plugin::BUILD_PYTHON)
+        .arg("-c")
+        .arg(code)
+        .output()
+        .expect("python");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let direct: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("µs");
+
+    let mut instance = plugin::loaded(b"").await;
+    let args = plugin::args("Ada");
+    for _ in 0..200 {
+        instance.new_token();
+        instance
+            .run(&args, Metadata::new(), Some(&method))
+            .await
+            .0
+            .expect("run");
+    }
+    let started = Instant::now();
+    for _ in 0..jobs {
+        instance.new_token();
+        instance
+            .run(&args, Metadata::new(), Some(&method))
+            .await
+            .0
+            .expect("run");
+    }
+    let bridged = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
+    println!(
+        "bench: bridged {bridged:.1} us, direct {direct:.1} us, budget {:.1} us",
+        2.0 * direct + 20.0
+    );
+}
