@@ -192,7 +192,7 @@ def test_without_grpcio_tools_run_says_what_to_install(tmp_path: Path) -> None:
     line = one_line_error(result)
     assert "grpcio-tools is not installed" in line and "pip install -e '.[dev]'" in line
     smoke = subprocess.run(
-        [venv.python, "-m", "hello_world.framework.smoke"],
+        [venv.python, "-m", "hello_world.framework.devtools.smoke"],
         capture_output=True,
         text=True,
         check=False,

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 from {{ cookiecutter.package_name }} import MultiMethodPluginRunner
-from {{ cookiecutter.package_name }}.framework.testing import answer{% if mode != 'non_streaming' %}, drain{% endif %}
+from {{ cookiecutter.package_name }}.framework.devtools.testing import answer{% if mode != 'non_streaming' %}, drain{% endif %}
 {%- set imports = {
     first ~ '_args_pb2': pascal ~ 'Args',
     first ~ '_result_pb2': pascal ~ 'Result',

@@ -7,7 +7,7 @@ FFI-style entry points, ``PluginError``, ``MethodSchema``, ``StreamingOutputType
 
 from __future__ import annotations
 
-from .framework.contract import (
+from .framework.runtime.contract import (
     DEFAULT_METHOD_NAME,
     MethodJsonSchema,
     MethodSchema,
@@ -15,7 +15,7 @@ from .framework.contract import (
     PluginError,
     StreamingOutputType,
 )
-from .framework.guard import GuardedPlugin, guarded
+from .framework.runtime.guard import GuardedPlugin, guarded
 
 __all__ = [
     "DEFAULT_METHOD_NAME",

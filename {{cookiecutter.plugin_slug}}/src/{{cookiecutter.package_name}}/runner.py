@@ -27,8 +27,8 @@ from collections.abc import Iterable, Iterator
 
 from google.protobuf.message import Message
 
-from .framework.contract import MethodJsonSchema, MethodSchema, PluginError, StreamingOutputType
-from .framework.methods import Method, MethodTable, decode
+from .framework.runtime.contract import MethodJsonSchema, MethodSchema, PluginError, StreamingOutputType
+from .framework.runtime.methods import Method, MethodTable, decode
 {%- set imports = {'settings_pb2': cookiecutter.runner_name ~ 'Settings as Settings'} %}
 {%- for m in methods %}
 {%- set _ = imports.update({m ~ '_args_pb2': pascal(m) ~ 'Args', m ~ '_result_pb2': pascal(m) ~ 'Result'}) %}

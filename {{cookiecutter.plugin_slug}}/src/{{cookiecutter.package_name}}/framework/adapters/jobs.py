@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..contract import MethodSchema, StreamingOutputType
-from ..host import EnqueueRejected, Host, HostError, Job, StreamingType
+from ..devtools.host import EnqueueRejected, Host, HostError, Job, StreamingType
+from ..runtime.contract import MethodSchema, StreamingOutputType
 
 
 @dataclass(frozen=True)

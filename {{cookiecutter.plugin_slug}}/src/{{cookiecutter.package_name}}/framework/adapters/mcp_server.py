@@ -26,10 +26,10 @@ from importlib import metadata
 from typing import Any
 
 from ... import load_multi_method_plugin
-from ..codec import CodecError, read_json
-from ..contract import PluginError
-from ..host import Host, HostError
-from ..json_schema import message_schema
+from ..devtools.codec import CodecError, read_json
+from ..devtools.host import Host, HostError
+from ..runtime.contract import PluginError
+from ..runtime.json_schema import message_schema
 from . import message_json
 from .jobs import complete
 

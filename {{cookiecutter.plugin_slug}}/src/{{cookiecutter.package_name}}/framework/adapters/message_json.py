@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from ..contract import PluginError
-from ..methods import decode
+from ..runtime.contract import PluginError
+from ..runtime.methods import decode
 
 M = TypeVar("M", bound=Message)
 

@@ -40,8 +40,8 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from ... import load_multi_method_plugin
-from ..contract import PluginError
-from ..host import Host, HostError
+from ..devtools.host import Host, HostError
+from ..runtime.contract import PluginError
 from . import message_json
 from .jobs import Answer, complete, describe_failure, methods_of
 

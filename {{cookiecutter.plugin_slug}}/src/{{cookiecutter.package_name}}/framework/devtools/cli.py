@@ -18,9 +18,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .. import load_multi_method_plugin
+from ... import load_multi_method_plugin
+from ..runtime.contract import StreamingOutputType
 from .codec import CodecError, choose_method, codec, read_json, show
-from .contract import StreamingOutputType
 from .host import (
     EnqueueRejected,
     Host,
@@ -378,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if options.command == "describe":
             return describe(Host(load_multi_method_plugin), options.json)
         if options.command == "mcp":
-            from .adapters.mcp_server import command  # the mcp extra is imported only here
+            from ..adapters.mcp_server import command  # the mcp extra is imported only here
 
             return command(options.settings)
         return run(options)

@@ -19,8 +19,8 @@ from typing import Any
 from google.protobuf import descriptor_pool, json_format, message_factory
 from google.protobuf.message import DecodeError, Message
 
-from .contract import DEFAULT_METHOD_NAME, MethodSchema
-from .json_schema import message_schema
+from ..runtime.contract import DEFAULT_METHOD_NAME, MethodSchema
+from ..runtime.json_schema import message_schema
 from .protoc import ProtocError, compile_text
 
 DEV_EXTRA_HINT = "install the plugin's development extra: python -m pip install -e '.[dev]'"

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from .. import load_multi_method_plugin
-from .contract import MultiMethodPluginRunner, StreamingOutputType
+from ... import load_multi_method_plugin
+from ..runtime.contract import MultiMethodPluginRunner, StreamingOutputType
 
 
 def drain(plugin: MultiMethodPluginRunner) -> list[bytes]:

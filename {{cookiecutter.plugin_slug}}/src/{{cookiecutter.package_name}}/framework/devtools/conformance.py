@@ -28,9 +28,9 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
+from ..runtime.contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
+from ..runtime.guard import GuardedPlugin
 from .codec import codec
-from .contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
-from .guard import GuardedPlugin
 from .host import (
     EnqueueRejected,
     Host,

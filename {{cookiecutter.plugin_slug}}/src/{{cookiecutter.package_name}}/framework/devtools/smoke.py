@@ -2,7 +2,7 @@
 """A quick end-to-end check: every method once by each path, through the entry point and the
 local host, as JobWorkerP would call it.
 
-Run ``python -m {{ cookiecutter.package_name }}.framework.smoke``: it prints one line and exits 0,
+Run ``python -m {{ cookiecutter.package_name }}.framework.devtools.smoke``: it prints one line and exits 0,
 or prints the failure and exits 1. The template runs it right after generating the project.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from .. import load_multi_method_plugin
-from .contract import MethodSchema, StreamingOutputType
+from ... import load_multi_method_plugin
+from ..runtime.contract import MethodSchema, StreamingOutputType
 from .host import Host, HostError, Job, StreamingType
 
 
