@@ -74,7 +74,7 @@ def smoke_test(project: Path, package: str) -> str:
     environment = dict(os.environ, PYTHONPATH=str(project / "src"), PYTHONDONTWRITEBYTECODE="1")
     try:
         child = subprocess.run(
-            [sys.executable, "-m", f"{package}.framework.devtools.smoke"],
+            [sys.executable, "-m", package, "smoke"],
             cwd=project,
             env=environment,
             capture_output=True,
@@ -125,7 +125,7 @@ def by_hand(answers: Mapping[str, str]) -> str:
     return (
         f"  cd {answers['plugin_slug']}\n"
         '  python -m pip install -e ".[dev]"   # compiles the protos\n'
-        f"  python -m {answers['package_name']}.framework.devtools.smoke"
+        f"  python -m {answers['package_name']} smoke"
     )
 
 

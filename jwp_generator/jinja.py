@@ -29,6 +29,7 @@ from jinja2.ext import Extension
 from jinja2.runtime import Context
 
 from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.naming import pascal_case, split_methods
 from jwp_generator.validation import check_answers, refusal
 
 GENERATOR_ROOT = str(Path(__file__).resolve().parent.parent)
@@ -87,6 +88,8 @@ class GeneratorExtension(Extension):
         environment.filters["natural_sort"] = natural_sort
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text
+        environment.filters["method_names"] = split_methods
+        environment.filters["pascal"] = pascal_case
         environment.filters["jwp_checked_folder_name"] = checked_folder_name
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:

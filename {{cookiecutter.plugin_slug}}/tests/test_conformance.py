@@ -2,7 +2,8 @@
 """The JobWorkerP rules, checked on your runner through the local host. Keep these passing.
 
 Each test is one rule of ``framework/devtools/conformance.py``; a failure names the rule and says what
-broke it. The checks send every method the args in ``SAMPLE_ARGS`` of ``runner.py``.
+broke it. The checks send every method args with every field set, or the ``sample=`` of its
+row in ``METHODS`` (``runner.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import pytest
 
 from {{ cookiecutter.package_name }} import ENTRY_POINT_NAME, load_multi_method_plugin
 from {{ cookiecutter.package_name }}.framework.devtools import conformance
-from {{ cookiecutter.package_name }}.runner import METHODS, SAMPLE_ARGS, {{ cookiecutter.runner_name }}Runner
+from {{ cookiecutter.package_name }}.runner import METHODS, {{ cookiecutter.runner_name }}Runner
 
 EXPECTED_MESSAGES = {"settings": METHODS.settings_type.DESCRIPTOR.name}
 for _name in METHODS.names:
@@ -25,7 +26,7 @@ SUBJECT = conformance.Subject(
     load_multi_method_plugin,
     runner_class={{ cookiecutter.runner_name }}Runner,
     expected_messages=EXPECTED_MESSAGES,
-    sample_args=SAMPLE_ARGS,
+    sample_args=METHODS.sample_args,
 )
 
 

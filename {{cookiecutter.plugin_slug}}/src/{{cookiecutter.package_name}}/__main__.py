@@ -6,6 +6,7 @@ Run ``python -m {{ cookiecutter.package_name }} --help``; the commands live in `
 
 import sys
 
+from . import PLUGIN
 from .framework.devtools.cli import main
 
-sys.exit(main())
+sys.exit(main(PLUGIN))
