@@ -86,11 +86,11 @@ def built_plugin(mode: str, factory: pytest.TempPathFactory) -> Built:
 def add_noisy_load(project: Path) -> None:
     """``load()`` prints to stdout when the greeting is "Noisy", as a careless plugin might."""
     runner = project / "src" / PACKAGE / "runner.py"
-    anchor = '        self._settings = decode(Settings, settings, "settings")\n'
+    anchor = '        self.settings = decode(Settings, settings, "settings")\n'
     text = runner.read_text("utf-8")
     assert text.count(anchor) == 1, "runner.py's load() changed: update this test helper"
     noise = (
-        '        if self._settings.greeting == "Noisy":\n            print("noise from load()")\n'
+        '        if self.settings.greeting == "Noisy":\n            print("noise from load()")\n'
     )
     runner.write_text(text.replace(anchor, anchor + noise), "utf-8")
 

@@ -135,7 +135,7 @@ def test_a_pooled_instance_serves_a_hundred_jobs(project: Path) -> None:
     ("arguments", "reason"),
     [
         (["--args", "{not json"], "args are not valid JSON"),
-        (["--args", '{"nme": "Ada"}'], "args do not fit RunArgs"),
+        (["--args", '{"nme": "Ada"}'], "args are not a valid RunArgs"),
         (["--using", "nope"], "unknown method 'nope'"),
         (["--metadata", "novalue"], "neither KEY=VALUE nor a JSON object"),
         (["--args", "@/no/such/file.json"], "cannot read args from /no/such/file.json"),

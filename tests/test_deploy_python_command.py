@@ -111,7 +111,7 @@ def test_the_job_environment_holds_only_the_plugin_and_protobuf(deployed: Deploy
 def test_the_shipped_script_and_input_run_the_default_method(
     deployed: Deployed, tmp_path: Path
 ) -> None:
-    assert deployed.script.splitlines()[0].startswith(f"from {PACKAGE}.framework.adapters")
+    assert deployed.script.splitlines()[1].startswith(f"from {PACKAGE}.framework.adapters")
     ran = run_job(deployed, tmp_path, deployed.example_input)
     succeeded(deployed, ran, "run", "Hello, Ada!", {"source": "deploy/python_command/input.json"})
 

@@ -193,7 +193,8 @@ def test_deeply_nested_json_through_the_command_line(kit: Kit, tmp_path: Path) -
 
 def test_deeply_nested_json_for_a_recursive_message(kit: Kit) -> None:
     codec = importlib.import_module(f"{PACKAGE}.framework.devtools.codec")
-    node = codec.Codec('syntax = "proto3";\nmessage Node {\n  Node child = 1;\n}\n')
+    conformance = importlib.import_module(f"{PACKAGE}.framework.devtools.conformance")
+    node = conformance.codec('syntax = "proto3";\nmessage Node {\n  Node child = 1;\n}\n')
     shallow: dict[str, Any] = {}
     deep: dict[str, Any] = {}
     for _ in range(3):
