@@ -50,7 +50,7 @@ def assert_clear_failure(output: str, cause: str) -> None:
     assert f"run cookiecutter again with {finish.SKIP_VARIABLE}=1" in output
     assert "  cd hello-world\n" in output
     assert '  python -m pip install -e ".[dev]"' in output
-    assert "  python -m hello_world.framework.devtools.smoke" in output
+    assert "  python -m hello_world smoke" in output
 
 
 def test_checks_pass_on_an_intact_project(
@@ -183,7 +183,7 @@ def test_without_grpcio_tools_the_project_is_kept(tmp_path: Path) -> None:
     assert "Checks skipped: grpcio-tools and protobuf not installed" in result.stdout
     assert "To run the checks by hand:" in result.stdout
     assert '  python -m pip install -e ".[dev]"' in result.stdout
-    assert "  python -m hello_world.framework.devtools.smoke" in result.stdout
+    assert "  python -m hello_world smoke" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     protos = out / "hello-world" / PACKAGE_DIR / "protos"
     assert (protos / "run_args.proto").is_file()
@@ -200,5 +200,5 @@ def test_the_commands_printed_for_a_missing_tool_finish_the_job(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     project = out / "hello-world"
     venv.install("-e", f"{project}[dev]")
-    smoke = venv.run("-m", "hello_world.framework.devtools.smoke", cwd=project)
+    smoke = venv.run("-m", "hello_world", "smoke", cwd=project)
     assert "smoke test passed: HelloWorld" in smoke.stdout

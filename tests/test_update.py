@@ -201,7 +201,7 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
     compile_code = "from pathlib import Path; from text_tools.framework.devtools.protoc import compile_package as c; c(Path('src'), 'text_tools')"
     run([sys.executable, "-c", compile_code], cwd=project, env=env)
-    run([sys.executable, "-m", "text_tools.framework.devtools.smoke"], cwd=project, env=env)
+    run([sys.executable, "-m", "text_tools", "smoke"], cwd=project, env=env)
 
 
 def test_update_whose_new_render_fails_leaves_the_project_alone(repo: Path, tmp_path: Path) -> None:
