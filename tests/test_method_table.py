@@ -33,7 +33,6 @@ def mypy_output(project: Path) -> tuple[int, str]:
 
 
 def generated_tests(project: Path) -> tuple[int, str]:
-    import os
 
     child = subprocess.run(
         [
