@@ -218,6 +218,17 @@ def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
         assert result.returncode == 0, (arguments, result.stderr)
         if arguments[0] == "describe":
             assert json.loads(result.stdout)["framework_version"] == "2.0.0"
+    # Without the mcp extra, the hint names the local forms too, not only an index.
+    mcp = subprocess.run(
+        [venv.python, "-m", "hello_world", "mcp"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+    )
+    assert mcp.returncode == 1
+    assert "pip install -e '.[mcp]'" in mcp.stderr and "'<wheel file>[mcp]'" in mcp.stderr
     conformance = subprocess.run(
         [venv.python, "-c", "import hello_world.framework.devtools.conformance"],
         capture_output=True,
