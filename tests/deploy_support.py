@@ -79,8 +79,25 @@ def built_plugin(mode: str, factory: pytest.TempPathFactory) -> Built:
         project = render(root / "out", methods=",".join(METHODS), streaming_mode=mode)
         add_rich_args(project)
         add_noisy_load(project)
+        greet_in_placeholders(project)
         _built[mode] = Built(mode, project, build_wheel(project, root / "dist"))
     return _built[mode]
+
+
+def greet_in_placeholders(project: Path) -> None:
+    """Every method greets like the sample (the render's other methods are placeholders that
+    echo the name), so that each tool's answer shows the settings reached ``load()``."""
+    runner = project / "src" / PACKAGE / "runner.py"
+    text = runner.read_text("utf-8")
+    greeted = text.replace(
+        "Result(message=args.name)", "Result(message=greeting(runner.settings, args.name))"
+    ).replace(
+        "Result(delta=args.name, message=args.name)",
+        "Result(\n        delta=greeting(runner.settings, args.name),\n"
+        "        message=greeting(runner.settings, args.name),\n    )",
+    )
+    assert greeted != text, "runner.py's placeholders changed: update this test helper"
+    runner.write_text(greeted, "utf-8")
 
 
 def add_noisy_load(project: Path) -> None:

@@ -128,9 +128,7 @@ def test_each_method_answers_with_settings_and_metadata(
     if method is not None:
         envelope["using"] = method
     ran = run_job(deployed, tmp_path, json.dumps(envelope))
-    # summarize_text is the render's placeholder: it echoes the name.
-    expected = "Hi, Grace!" if method in (None, "run") else "Grace"
-    succeeded(deployed, ran, method or "run", expected, {"trace": "t-1"})
+    succeeded(deployed, ran, method or "run", "Hi, Grace!", {"trace": "t-1"})
 
 
 def test_every_kind_of_args_field_is_read_from_json(deployed: Deployed, tmp_path: Path) -> None:
@@ -151,12 +149,12 @@ def test_every_kind_of_args_field_is_read_from_json(deployed: Deployed, tmp_path
 
 def test_args_and_settings_may_come_as_base64_protobuf(deployed: Deployed, tmp_path: Path) -> None:
     envelope = {
-        "using": "run",
+        "using": "summarize_text",
         "args_base64": base64.b64encode(b"\x0a\x03Bob").decode("ascii"),  # name = "Bob"
         "settings_base64": base64.b64encode(b"\x0a\x02Yo").decode("ascii"),  # greeting = "Yo"
     }
     ran = run_job(deployed, tmp_path, json.dumps(envelope))
-    succeeded(deployed, ran, "run", "Yo, Bob!", {})
+    succeeded(deployed, ran, "summarize_text", "Yo, Bob!", {})
 
 
 def test_what_the_plugin_prints_goes_to_stderr(deployed: Deployed, tmp_path: Path) -> None:
