@@ -161,8 +161,8 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     runner = project / "src/text_tools/runner.py"
     edit(
         runner,
-        'DESCRIPTION = "A JobWorkerP runner plugin written in Python."',
-        'DESCRIPTION = "Tools for text."',
+        '    "A JobWorkerP runner plugin written in Python.",\n',
+        '    "Tools for text.",\n',
     )
     commit(project, "Describe the plugin")
 
@@ -189,7 +189,7 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     assert not any("<<<<<<<" in text.decode("utf-8", "replace") for text in tree(project).values())
 
     text = runner.read_text("utf-8")
-    assert 'DESCRIPTION = "Tools for text."' in text
+    assert '    "Tools for text.",\n' in text
     assert text.endswith("# A line the new template adds to the runner.\n")
     assert "adds to the framework" in (project / "src/text_tools/framework/runtime/contract.py").read_text()
     assert "AddedByTheNewTemplate" in (project / "src/text_tools/protos/settings.proto").read_text()
