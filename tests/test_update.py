@@ -31,7 +31,9 @@ ANSWERS = {
     "python_min": "3.11",
 }
 PROJECT = "text-tools"
-FRAMEWORK = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/runtime/contract.py"
+FRAMEWORK = (
+    "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/runtime/contract.py"
+)
 RUNNER = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/runner.py"
 SETTINGS = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/protos/settings.proto"
 
@@ -191,7 +193,10 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     text = runner.read_text("utf-8")
     assert '    "Tools for text.",\n' in text
     assert text.endswith("# A line the new template adds to the runner.\n")
-    assert "adds to the framework" in (project / "src/text_tools/framework/runtime/contract.py").read_text()
+    assert (
+        "adds to the framework"
+        in (project / "src/text_tools/framework/runtime/contract.py").read_text()
+    )
     assert "AddedByTheNewTemplate" in (project / "src/text_tools/protos/settings.proto").read_text()
     assert json.loads((project / ".cruft.json").read_text("utf-8"))["commit"] == new
     commit(project, "Template update")
