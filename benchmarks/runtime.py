@@ -153,7 +153,7 @@ def stream_row(plugin: Plugin, options: argparse.Namespace) -> dict[str, Any]:
 
 def host_module(package: str) -> ModuleType | None:
     try:
-        return importlib.import_module(f"{package}.framework.host")
+        return importlib.import_module(f"{package}.framework.devtools.host")
     except ImportError:
         return None
 

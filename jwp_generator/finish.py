@@ -32,8 +32,8 @@ class FinishError(Exception):
 
 
 def load_protoc_module(project: Path, package: str) -> ModuleType:
-    """The project's own ``framework/protoc.py``, loaded by path (the package is not installed)."""
-    path = project / "src" / package / "framework" / "protoc.py"
+    """The project's own ``framework/devtools/protoc.py``, loaded by path (the package is not installed)."""
+    path = project / "src" / package / "framework" / "devtools" / "protoc.py"
     spec = importlib.util.spec_from_file_location(f"_{package}_protoc", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -76,7 +76,7 @@ def smoke_test(project: Path, package: str) -> str:
     environment = dict(os.environ, PYTHONPATH=str(project / "src"), PYTHONDONTWRITEBYTECODE="1")
     try:
         child = subprocess.run(
-            [sys.executable, "-m", f"{package}.framework.smoke"],
+            [sys.executable, "-m", package, "smoke"],
             cwd=project,
             env=environment,
             capture_output=True,
@@ -152,7 +152,7 @@ def by_hand(answers: Mapping[str, str], folder: str) -> str:
     return (
         f"  cd {shlex.quote(folder)}\n"
         '  python -m pip install -e ".[dev]"   # compiles the protos\n'
-        f"  python -m {answers['package_name']}.framework.smoke"
+        f"  python -m {answers['package_name']} smoke"
     )
 
 

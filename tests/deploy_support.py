@@ -79,18 +79,35 @@ def built_plugin(mode: str, factory: pytest.TempPathFactory) -> Built:
         project = render(root / "out", methods=",".join(METHODS), streaming_mode=mode)
         add_rich_args(project)
         add_noisy_load(project)
+        greet_in_placeholders(project)
         _built[mode] = Built(mode, project, build_wheel(project, root / "dist"))
     return _built[mode]
+
+
+def greet_in_placeholders(project: Path) -> None:
+    """Every method greets like the sample (the render's other methods are placeholders that
+    echo the name), so that each tool's answer shows the settings reached ``load()``."""
+    runner = project / "src" / PACKAGE / "runner.py"
+    text = runner.read_text("utf-8")
+    greeted = text.replace(
+        "Result(message=args.name)", "Result(message=greeting(runner.settings, args.name))"
+    ).replace(
+        "Result(delta=args.name, message=args.name)",
+        "Result(\n        delta=greeting(runner.settings, args.name),\n"
+        "        message=greeting(runner.settings, args.name),\n    )",
+    )
+    assert greeted != text, "runner.py's placeholders changed: update this test helper"
+    runner.write_text(greeted, "utf-8")
 
 
 def add_noisy_load(project: Path) -> None:
     """``load()`` prints to stdout when the greeting is "Noisy", as a careless plugin might."""
     runner = project / "src" / PACKAGE / "runner.py"
-    anchor = '        self._settings = decode(Settings, settings, "settings")\n'
+    anchor = '        self.settings = decode(Settings, settings, "settings")\n'
     text = runner.read_text("utf-8")
     assert text.count(anchor) == 1, "runner.py's load() changed: update this test helper"
     noise = (
-        '        if self._settings.greeting == "Noisy":\n            print("noise from load()")\n'
+        '        if self.settings.greeting == "Noisy":\n            print("noise from load()")\n'
     )
     runner.write_text(text.replace(anchor, anchor + noise), "utf-8")
 

@@ -28,6 +28,8 @@ FAULTS = '''
 
 # ---- Fault injection, appended by the template's robustness tests. --------------------
 import os as _os
+
+from .framework.runtime.contract import PluginError
 import threading as _threading
 import time as _time
 
@@ -88,6 +90,9 @@ def plan(text):
 
 
 def _name(args):
+    """The name in decoded args, or in the encoded bytes run() gets."""
+    if not isinstance(args, bytes):
+        return args.name
     try:
         return RunArgs.FromString(args).name
     except Exception:
@@ -135,7 +140,7 @@ def _streaming(plain):
 def _collecting(plain, result_type):
     def collect(chunks):
         chunks = list(chunks)
-        text = "".join(result_type.FromString(chunk).delta for chunk in chunks)
+        text = "".join(chunk.delta for chunk in chunks)
         where, what = plan(text.rstrip("!"))
         if where == "collect":
             fault(what)
@@ -144,12 +149,38 @@ def _collecting(plain, result_type):
     return collect
 
 
-answer_run = _answering(answer_run)
-answer_echo = _answering(answer_echo)
-stream_run = _streaming(stream_run)
-stream_echo = _streaming(stream_echo)
-collect_run = _collecting(collect_run, RunResult)
-collect_echo = _collecting(collect_echo, EchoResult)
+# echo is a placeholder in the render; give it the sample's greeting so that, like run, its
+# answers carry the name and its streams have several chunks.
+def _echo_answer(runner, args):
+    return EchoResult(message=greeting(runner.settings, args.name))
+
+
+def _echo_stream(runner, args):
+    pieces = words(greeting(runner.settings, args.name))
+    for piece in pieces[:-1]:
+        yield EchoResult(delta=piece)
+    yield EchoResult(delta=pieces[-1], message="".join(pieces))
+
+
+_SAMPLE = {"echo": (_echo_answer, _echo_stream)}
+
+# The table holds the functions: rebuild it with every function wrapped.
+import dataclasses as _dataclasses
+
+METHODS = MethodTable(
+    METHODS.name,
+    METHODS.description,
+    Settings,
+    [
+        _dataclasses.replace(
+            row,
+            answer=_answering(_SAMPLE.get(row.name, (row.answer,))[0]),
+            stream=_streaming(_SAMPLE.get(row.name, (None, row.stream))[1]),
+            collect=_collecting(row.collect, row.result_type),
+        )
+        for row in map(METHODS.resolve, METHODS.names)
+    ],
+)
 
 BAD_RETURNS = {
     "none": None,
@@ -173,7 +204,7 @@ def _run(self, args, metadata, using):
 
 def _load(self, settings):
     _plain_load(self, settings)
-    where, what = plan(self._settings.greeting)
+    where, what = plan(self.settings.greeting)
     if where == "load":
         fault(what)
 

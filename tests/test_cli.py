@@ -135,7 +135,7 @@ def test_a_pooled_instance_serves_a_hundred_jobs(project: Path) -> None:
     ("arguments", "reason"),
     [
         (["--args", "{not json"], "args are not valid JSON"),
-        (["--args", '{"nme": "Ada"}'], "args do not fit RunArgs"),
+        (["--args", '{"nme": "Ada"}'], "args are not a valid RunArgs"),
         (["--using", "nope"], "unknown method 'nope'"),
         (["--metadata", "novalue"], "neither KEY=VALUE nor a JSON object"),
         (["--args", "@/no/such/file.json"], "cannot read args from /no/such/file.json"),
@@ -157,44 +157,86 @@ def test_args_from_a_file(default_project: Path, tmp_path: Path) -> None:
     assert json.loads(result.stdout)["jobs"][0]["result"] == {"message": "Hello, File!"}
 
 
-def test_a_failed_job_exits_1_with_its_status(default_project: Path) -> None:
+def test_a_proto_edited_after_the_build_is_named_as_a_stale_build(default_project: Path) -> None:
     project = default_project
-    # Settings the plugin cannot decode make load() fail: FATAL_ERROR, as in JobWorkerP.
     settings = project / "src" / "hello_world" / "protos" / "settings.proto"
     original = settings.read_text()
-    # Not an edit of the plugin: the CLI encodes with the proto text, the plugin decodes with
-    # its compiled module, so a text with a different field type produces undecodable bytes.
     settings.write_text(original.replace("string greeting = 1;", "int32 greeting = 1;"))
     try:
         result = cli(project, "run", "--settings", '{"greeting": 5}')
+        entry = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import hello_world as h; print(h.load_multi_method_plugin().method_proto_map())",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=project,
+            env={**os.environ, "PYTHONPATH": str(project / "src")},
+        )
     finally:
         settings.write_text(original)
-    assert result.returncode == 1, result.stdout
-    assert one_line_error(result).startswith("error: FATAL_ERROR: error in loading runner")
+    assert result.returncode == 2, result.stdout
+    line = one_line_error(result)
+    assert "the compiled protos are out of date (settings.proto)" in line
+    assert "reinstall with `pip install -e '.[dev]'`" in line
+    assert "the compiled protos are out of date" in entry.stderr  # the entry point says it too
 
 
-def test_without_grpcio_tools_run_says_what_to_install(tmp_path: Path) -> None:
+def test_check_settings_says_yes_or_no_in_one_line(default_project: Path) -> None:
+    accepted = cli(default_project, "check-settings", "--settings", '{"greeting": "Hi"}')
+    assert accepted.returncode == 0, accepted.stderr
+    assert accepted.stdout.strip() == "settings accepted: load() of HelloWorld succeeded"
+    refused = cli(default_project, "check-settings", "--settings", '{"greting": "Hi"}')
+    assert refused.returncode == 2
+    assert "settings are not a valid HelloWorldSettings" in one_line_error(refused)
+
+
+def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
+    """protobuf is the only dependency: no grpcio-tools, no protoc, no dev extra."""
     project = render(tmp_path / "out")
     wheel = build_wheel(project, tmp_path / "dist")
     venv = Venv(tmp_path / "venv")
-    venv.install(wheel)  # protobuf only, no dev extra
-    described = subprocess.run(
-        [venv.python, "-m", "hello_world", "describe"], capture_output=True, text=True, check=False
-    )
-    assert described.returncode == 0, described.stderr
-    result = subprocess.run(
-        [venv.python, "-m", "hello_world", "run", "--args", '{"name": "Ada"}'],
+    venv.install(wheel)
+    for arguments in (
+        ["run", "--args", '{"name": "Ada"}'],
+        ["run", "--args", "{}"],
+        ["run", "--args", '{"name": "Ada"}', "--stream"],
+        ["run", "--static", "--repeat", "100"],
+        ["describe", "--json"],
+        ["smoke"],
+    ):
+        result = subprocess.run(
+            [venv.python, "-m", "hello_world", *arguments],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, (arguments, result.stderr)
+        if arguments[0] == "describe":
+            assert json.loads(result.stdout)["framework_version"] == "2.0.0"
+    # Without the mcp extra, the hint names the local forms too, not only an index.
+    mcp = subprocess.run(
+        [venv.python, "-m", "hello_world", "mcp"],
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
     )
-    assert result.returncode == 2
-    line = one_line_error(result)
-    assert "grpcio-tools is not installed" in line and "pip install -e '.[dev]'" in line
-    smoke = subprocess.run(
-        [venv.python, "-m", "hello_world.framework.smoke"],
+    assert mcp.returncode == 1
+    assert "pip install -e '.[mcp]'" in mcp.stderr and "'<wheel file>[mcp]'" in mcp.stderr
+    conformance = subprocess.run(
+        [venv.python, "-c", "import hello_world.framework.devtools.conformance"],
         capture_output=True,
         text=True,
         check=False,
+        cwd=tmp_path,
     )
-    assert smoke.returncode == 0, smoke.stderr  # the host itself needs only protobuf
+    assert conformance.stderr.strip().splitlines()[-1] == (
+        "ImportError: the conformance checks need grpcio-tools (protoc), in the dev extra: "
+        "pip install -e '.[dev]'"
+    )

@@ -216,7 +216,7 @@ def test_copier_update_brings_template_changes_and_keeps_user_edits(
 
     framework = (
         repo
-        / "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/contract.py"
+        / "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/runtime/contract.py"
     )
     framework.write_text(framework.read_text("utf-8") + "# Added by the new template.\n", "utf-8")
     new = commit(repo, "new")
@@ -224,10 +224,10 @@ def test_copier_update_brings_template_changes_and_keeps_user_edits(
     updated = tool("copier", "update", "--trust", "--defaults", "--vcs-ref", "HEAD", cwd=project)
     assert updated.returncode == 0, updated.stderr
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    assert changed == [COPIER_RECORD, "src/hello_world/framework/contract.py"]
+    assert changed == [COPIER_RECORD, "src/hello_world/framework/runtime/contract.py"]
     assert (
         "# Added by the new template."
-        in (project / "src/hello_world/framework/contract.py").read_text()
+        in (project / "src/hello_world/framework/runtime/contract.py").read_text()
     )
     assert "My runner" in runner.read_text("utf-8")
     assert args_proto.read_text("utf-8").endswith("// The user's note.\n")

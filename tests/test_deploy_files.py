@@ -92,7 +92,9 @@ def test_python_command_commands_and_manifest_agree(project: Path) -> None:
     assert set(job_args) == {"script_content", "data_body"}
     script_py = (project / "deploy" / "python_command" / "script.py").read_text("utf-8")
     assert job_args["script_content"] == script_py
-    assert script_py.startswith("from text_tools.framework.adapters.python_command import main")
+    assert script_py.startswith(
+        "from text_tools import PLUGIN\nfrom text_tools.framework.adapters.python_command import main"
+    )
     assert json.loads(job_args["data_body"])["using"] == "summarize_text"
 
 

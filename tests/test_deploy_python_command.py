@@ -111,7 +111,7 @@ def test_the_job_environment_holds_only_the_plugin_and_protobuf(deployed: Deploy
 def test_the_shipped_script_and_input_run_the_default_method(
     deployed: Deployed, tmp_path: Path
 ) -> None:
-    assert deployed.script.splitlines()[0].startswith(f"from {PACKAGE}.framework.adapters")
+    assert deployed.script.splitlines()[1].startswith(f"from {PACKAGE}.framework.adapters")
     ran = run_job(deployed, tmp_path, deployed.example_input)
     succeeded(deployed, ran, "run", "Hello, Ada!", {"source": "deploy/python_command/input.json"})
 
@@ -199,3 +199,10 @@ def test_a_failed_job_says_so_on_stdout_stderr_and_in_the_exit_code(
     assert fragment in ran.envelope["error"]
     assert ran.envelope["result"] is None and ran.envelope["result_base64"] is None
     assert ran.stderr == f"{status}: {ran.envelope['error']}\n"
+    # A known method keeps its name even when its args are refused; anything else is null.
+    known = {"args-of-wrong-type": "run", "unknown-args-field": "run", "args-twice": "run"}
+    known["args-bytes-that-do-not-decode"] = "summarize_text"
+    known["settings-that-do-not-decode"] = "run"
+    known["unknown-envelope-key"] = "run"
+    known["negative-timeout"] = "run"
+    assert ran.envelope["using"] == known.get(case)

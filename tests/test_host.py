@@ -31,14 +31,20 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     try:
         modules = {
             name: importlib.import_module(f"hello_world{'.' + name if name else ''}")
-            for name in ["", "runner", "framework.host", "framework.conformance", "framework.guard"]
+            for name in [
+                "",
+                "runner",
+                "framework.devtools.host",
+                "framework.devtools.conformance",
+                "framework.runtime.guard",
+            ]
         }
         yield SimpleNamespace(
             root=modules[""],
             runner=modules["runner"],
-            host=modules["framework.host"],
-            conformance=modules["framework.conformance"],
-            guard=modules["framework.guard"],
+            host=modules["framework.devtools.host"],
+            conformance=modules["framework.devtools.conformance"],
+            guard=modules["framework.runtime.guard"],
             args=lambda name: (
                 importlib.import_module("hello_world.protos.run_args_pb2")
                 .RunArgs(name=name)

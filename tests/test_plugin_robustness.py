@@ -2,7 +2,7 @@
 
 One plugin is rendered for the module (``tests/plugin_faults.py`` adds faults on demand to its
 ``runner.py``) and imported from its ``src`` folder. Every test drives it through the plugin's own
-``framework/host.py`` on a pooled worker (``use_static=True``, one instance), provokes one fault,
+``framework/devtools/host.py`` on a pooled worker (``use_static=True``, one instance), provokes one fault,
 checks the job's result, and then runs the next job: it must get its own correct answer. Where
 JobWorkerP keeps the instance (errors, bad input) the next job runs on the very same instance;
 where JobWorkerP drops it (a call past its time limit, a cancelled call) the pool builds a new
@@ -35,7 +35,7 @@ class Kit:
 
     def __init__(self, module: ModuleType) -> None:
         self.module = module
-        host = importlib.import_module(f"{PACKAGE}.framework.host")
+        host = importlib.import_module(f"{PACKAGE}.framework.devtools.host")
         self.Host, self.Job = host.Host, host.Job
         self.Status, self.Streaming, self.End = (
             host.ResultStatus,
@@ -192,8 +192,9 @@ def test_deeply_nested_json_through_the_command_line(kit: Kit, tmp_path: Path) -
 
 
 def test_deeply_nested_json_for_a_recursive_message(kit: Kit) -> None:
-    codec = importlib.import_module(f"{PACKAGE}.framework.codec")
-    node = codec.Codec('syntax = "proto3";\nmessage Node {\n  Node child = 1;\n}\n')
+    codec = importlib.import_module(f"{PACKAGE}.framework.devtools.codec")
+    conformance = importlib.import_module(f"{PACKAGE}.framework.devtools.conformance")
+    node = conformance.codec('syntax = "proto3";\nmessage Node {\n  Node child = 1;\n}\n')
     shallow: dict[str, Any] = {}
     deep: dict[str, Any] = {}
     for _ in range(3):

@@ -54,7 +54,7 @@ def assert_clear_failure(output: str, cause: str) -> None:
     assert f"run cookiecutter again with {finish.SKIP_VARIABLE}=1" in output
     assert re.search(r"^  cd \S*hello-world$", output, re.MULTILINE)
     assert '  python -m pip install -e ".[dev]"' in output
-    assert "  python -m hello_world.framework.smoke" in output
+    assert "  python -m hello_world smoke" in output
 
 
 def test_checks_pass_on_an_intact_project(
@@ -137,7 +137,7 @@ def test_a_smoke_test_that_hangs(
 
 def test_a_broken_framework_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     project = unchecked_project(tmp_path)
-    (project / PACKAGE_DIR / "framework" / "protoc.py").unlink()
+    (project / PACKAGE_DIR / "framework" / "devtools" / "protoc.py").unlink()
     assert finish.main(ANSWERS, project) == 1
     assert_clear_failure(capsys.readouterr().err, "FileNotFoundError: ")
 
@@ -226,7 +226,7 @@ def test_without_grpcio_tools_the_project_is_kept(tmp_path: Path) -> None:
     assert "Checks skipped: grpcio-tools and protobuf not installed" in result.stdout
     assert "To run the checks by hand:" in result.stdout
     assert '  python -m pip install -e ".[dev]"' in result.stdout
-    assert "  python -m hello_world.framework.smoke" in result.stdout
+    assert "  python -m hello_world smoke" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     protos = out / "hello-world" / PACKAGE_DIR / "protos"
     assert (protos / "run_args.proto").is_file()
@@ -243,5 +243,5 @@ def test_the_commands_printed_for_a_missing_tool_finish_the_job(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     project = out / "hello-world"
     venv.install("-e", f"{project}[dev]")
-    smoke = venv.run("-m", "hello_world.framework.smoke", cwd=project)
+    smoke = venv.run("-m", "hello_world", "smoke", cwd=project)
     assert "smoke test passed: HelloWorld" in smoke.stdout

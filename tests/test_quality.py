@@ -102,7 +102,7 @@ def test_mypy_finds_a_type_error(tmp_path: Path) -> None:
     """The check is real: a type error in the user's file makes mypy fail."""
     project = render(tmp_path)
     runner = project / "src" / "hello_world" / "runner.py"
-    runner.write_text(runner.read_text("utf-8") + "\n\nWRONG: int = RUNNER_NAME\n", "utf-8")
+    runner.write_text(runner.read_text("utf-8") + "\n\nWRONG: int = METHODS.name\n", "utf-8")
     with pytest.raises(AssertionError, match="Incompatible types in assignment"):
         mypy(project)
 

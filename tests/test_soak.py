@@ -110,7 +110,7 @@ def make_plan(count: int, seed: int) -> list[Planned]:
 class Soak:
     def __init__(self, module: ModuleType) -> None:
         self.module = module
-        host = importlib.import_module(f"{PACKAGE}.framework.host")
+        host = importlib.import_module(f"{PACKAGE}.framework.devtools.host")
         self.host_module = host
         self.Status, self.Streaming, self.End = (
             host.ResultStatus,

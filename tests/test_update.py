@@ -31,7 +31,9 @@ ANSWERS = {
     "python_min": "3.11",
 }
 PROJECT = "text-tools"
-FRAMEWORK = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/contract.py"
+FRAMEWORK = (
+    "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/framework/runtime/contract.py"
+)
 RUNNER = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/runner.py"
 SETTINGS = "{{cookiecutter.plugin_slug}}/src/{{cookiecutter.package_name}}/protos/settings.proto"
 
@@ -161,8 +163,8 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     runner = project / "src/text_tools/runner.py"
     edit(
         runner,
-        'DESCRIPTION = "A JobWorkerP runner plugin written in Python."',
-        'DESCRIPTION = "Tools for text."',
+        '    "A JobWorkerP runner plugin written in Python.",\n',
+        '    "Tools for text.",\n',
     )
     commit(project, "Describe the plugin")
 
@@ -182,16 +184,19 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     changed = git(project, "status", "--porcelain").splitlines()
     assert sorted(line[3:] for line in changed) == [
         ".cruft.json",
-        "src/text_tools/framework/contract.py",
+        "src/text_tools/framework/runtime/contract.py",
         "src/text_tools/protos/settings.proto",
         "src/text_tools/runner.py",
     ]
     assert not any("<<<<<<<" in text.decode("utf-8", "replace") for text in tree(project).values())
 
     text = runner.read_text("utf-8")
-    assert 'DESCRIPTION = "Tools for text."' in text
+    assert '    "Tools for text.",\n' in text
     assert text.endswith("# A line the new template adds to the runner.\n")
-    assert "adds to the framework" in (project / "src/text_tools/framework/contract.py").read_text()
+    assert (
+        "adds to the framework"
+        in (project / "src/text_tools/framework/runtime/contract.py").read_text()
+    )
     assert "AddedByTheNewTemplate" in (project / "src/text_tools/protos/settings.proto").read_text()
     assert json.loads((project / ".cruft.json").read_text("utf-8"))["commit"] == new
     commit(project, "Template update")
@@ -199,9 +204,9 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
 
     # The updated project compiles its protos and passes its smoke test.
     env = {**os.environ, "PYTHONPATH": str(project / "src")}
-    compile_code = "from pathlib import Path; from text_tools.framework.protoc import compile_package as c; c(Path('src'), 'text_tools')"
+    compile_code = "from pathlib import Path; from text_tools.framework.devtools.protoc import compile_package as c; c(Path('src'), 'text_tools')"
     run([sys.executable, "-c", compile_code], cwd=project, env=env)
-    run([sys.executable, "-m", "text_tools.framework.smoke"], cwd=project, env=env)
+    run([sys.executable, "-m", "text_tools", "smoke"], cwd=project, env=env)
 
 
 def test_update_whose_new_render_fails_leaves_the_project_alone(repo: Path, tmp_path: Path) -> None:

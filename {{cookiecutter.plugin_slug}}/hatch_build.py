@@ -2,7 +2,7 @@
 """Hatchling build hook: compiles the plugin's protos before a wheel or an editable install.
 
 It runs protoc from grpcio-tools in-process, through the package's own
-``framework/protoc.py``, loaded by path because the package is not importable yet.
+``framework/devtools/protoc.py``, loaded by path because the package is not importable yet.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ PACKAGE = "{{ cookiecutter.package_name }}"
 
 
 def _protoc_module(root: Path) -> ModuleType:
-    path = root / "src" / PACKAGE / "framework" / "protoc.py"
+    path = root / "src" / PACKAGE / "framework" / "devtools" / "protoc.py"
     spec = importlib.util.spec_from_file_location(f"_{PACKAGE}_build_protoc", path)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load {path}")

@@ -8,10 +8,20 @@ from collections.abc import Iterator
 import pytest
 
 from {{ cookiecutter.package_name }} import (
+    PLUGIN,
     MultiMethodPluginRunner,
+    PluginError,
     free_multi_method_plugin,
     load_multi_method_plugin,
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A stale build is named before any test meets a missing field or message.
+    try:
+        PLUGIN.table()
+    except PluginError as error:
+        raise pytest.UsageError(error.message) from None
 
 
 @pytest.fixture

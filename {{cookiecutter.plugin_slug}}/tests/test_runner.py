@@ -1,55 +1,63 @@
-{%- set methods = cookiecutter.methods.split(',') | map('trim') | list -%}
+{%- set methods = cookiecutter.methods | method_names -%}
+{%- set default = 'run' if 'run' in methods else methods[0] -%}
 {%- set mode = cookiecutter.streaming_mode -%}
-{%- set first = methods[0] -%}
-{%- set pascal = first | replace('_', ' ') | title | replace(' ', '') -%}
-"""Tests of the sample work in runner.py: change them along with it."""
+"""Tests of the work in runner.py, one set per method: change them along with it."""
 
 from __future__ import annotations
 
-from {{ cookiecutter.package_name }} import MultiMethodPluginRunner
-from {{ cookiecutter.package_name }}.framework.testing import answer{% if mode != 'non_streaming' %}, drain{% endif %}
-{%- set imports = {
-    first ~ '_args_pb2': pascal ~ 'Args',
-    first ~ '_result_pb2': pascal ~ 'Result',
-    'settings_pb2': cookiecutter.runner_name ~ 'Settings as Settings',
-} %}
+from {{ cookiecutter.package_name }} import MultiMethodPluginRunner, load_multi_method_plugin
+from {{ cookiecutter.package_name }}.framework.devtools.testing import answer{% if mode != 'non_streaming' %}, drain{% endif %}
+{%- set imports = {'settings_pb2': cookiecutter.runner_name ~ 'Settings as Settings'} %}
+{%- for m in methods %}
+{%- set _ = imports.update({m ~ '_args_pb2': (m | pascal) ~ 'Args', m ~ '_result_pb2': (m | pascal) ~ 'Result'}) %}
+{%- endfor %}
 {%- for module in imports | natural_sort %}
-from {{ cookiecutter.package_name }}.protos.{{ module }} import (
-    {{ imports[module] }},
-)
+from {{ cookiecutter.package_name }}.protos.{{ module }} import {{ imports[module] }}
 {%- endfor %}
 
-METHOD = "{{ first }}"
+
+def result_of(plugin: MultiMethodPluginRunner, method: str, args: bytes) -> bytes:
+    """The method's complete result; a stream is collected on a fresh instance."""
+    return answer(plugin, method, args, load_multi_method_plugin)
+{%- for m in methods %}
+{%- set P = m | pascal %}
+{%- if m == default %}
 
 
-def args(name: str) -> bytes:
-    return {{ pascal }}Args(name=name).SerializeToString()
+def test_{{ m }}_greets_with_hello_by_default(plugin: MultiMethodPluginRunner) -> None:
+    args = {{ P }}Args(name="Ada").SerializeToString()
+    result = result_of(plugin, "{{ m }}", args)
+    assert {{ P }}Result.FromString(result).message == "Hello, Ada!"
 
 
-def message(result: bytes) -> str:
-    return {{ pascal }}Result.FromString(result).message
+def test_{{ m }}_with_empty_args_greets_the_world(plugin: MultiMethodPluginRunner) -> None:
+    result = result_of(plugin, "{{ m }}", b"")
+    assert {{ P }}Result.FromString(result).message == "Hello, world!"
 
 
-def test_default_settings_greet_with_hello(plugin: MultiMethodPluginRunner) -> None:
-    assert message(answer(plugin, METHOD, args("Ada"))) == "Hello, Ada!"
-
-
-def test_empty_args_greet_the_world(plugin: MultiMethodPluginRunner) -> None:
-    assert message(answer(plugin, METHOD)) == "Hello, world!"
-
-
-def test_settings_choose_the_greeting(fresh: MultiMethodPluginRunner) -> None:
-    settings = Settings(greeting="Good day")
-    fresh.load(settings.SerializeToString())
-    assert message(answer(fresh, METHOD, args("Ada"))) == "Good day, Ada!"
+def test_{{ m }}_settings_choose_the_greeting(fresh: MultiMethodPluginRunner) -> None:
+    fresh.load(Settings(greeting="Good day").SerializeToString())
+    args = {{ P }}Args(name="Ada").SerializeToString()
+    result = result_of(fresh, "{{ m }}", args)
+    assert {{ P }}Result.FromString(result).message == "Good day, Ada!"
 {%- if mode != 'non_streaming' %}
 
 
-def test_the_stream_sends_one_chunk_per_word_and_a_complete_last_chunk(
+def test_{{ m }}_streams_one_chunk_per_word_and_a_complete_last_chunk(
     plugin: MultiMethodPluginRunner,
 ) -> None:
-    plugin.begin_stream(args("Ada Lovelace"), {}, METHOD)
-    chunks = [{{ pascal }}Result.FromString(chunk) for chunk in drain(plugin)]
+    args = {{ P }}Args(name="Ada Lovelace").SerializeToString()
+    plugin.begin_stream(args, {}, "{{ m }}")
+    chunks = [{{ P }}Result.FromString(chunk) for chunk in drain(plugin)]
     assert [chunk.delta for chunk in chunks] == ["Hello, ", "Ada ", "Lovelace!"]
     assert chunks[-1].message == "Hello, Ada Lovelace!"
 {%- endif %}
+{%- else %}
+
+
+def test_{{ m }}_placeholder_echoes_the_name(plugin: MultiMethodPluginRunner) -> None:
+    args = {{ P }}Args(name="Ada").SerializeToString()
+    result = result_of(plugin, "{{ m }}", args)
+    assert {{ P }}Result.FromString(result).message == "Ada"
+{%- endif %}
+{%- endfor %}

@@ -1,3 +1,4 @@
+from {{ cookiecutter.package_name }} import PLUGIN
 from {{ cookiecutter.package_name }}.framework.adapters.python_command import main
 
-main()
+main(PLUGIN)

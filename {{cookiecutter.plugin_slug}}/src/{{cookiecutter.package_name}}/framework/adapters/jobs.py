@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..contract import MethodSchema, StreamingOutputType
-from ..host import EnqueueRejected, Host, HostError, Job, StreamingType
+from ..devtools.host import EnqueueRejected, Host, HostError, Job, StreamingType
+from ..runtime.contract import MethodSchema, accepts_run, output_type_of
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,7 @@ class Answer:
 
 def streaming_type(schema: MethodSchema | None) -> StreamingType:
     """``INTERNAL`` for a method that only streams, else a plain job."""
-    if schema is not None and schema.output_type == StreamingOutputType.STREAMING:
-        return StreamingType.INTERNAL
-    return StreamingType.NONE
+    return StreamingType.NONE if accepts_run(output_type_of(schema)) else StreamingType.INTERNAL
 
 
 def methods_of(host: Host) -> dict[str, MethodSchema]:

@@ -3,7 +3,8 @@
 
 Only ``protobuf`` is needed: the messages are the package's own compiled classes and the
 conversion is protobuf's JSON mapping, with the field names written as in the ``.proto``
-files (as JobWorkerP's clients write them).
+files (as JobWorkerP's clients write them). 64-bit integers (int64, uint64, ...) come out as
+JSON strings, as that mapping says; both strings and numbers are read.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any, TypeVar
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from ..contract import PluginError
-from ..methods import decode
+from ..runtime.contract import PluginError
+from ..runtime.methods import decode
 
 M = TypeVar("M", bound=Message)
 
@@ -39,18 +40,21 @@ def encode(message_type: type[Message], value: object, what: str) -> bytes:
     return bytes(from_json(message_type, value, what).SerializeToString())
 
 
-def to_json(message: Message) -> dict[str, Any]:
-    """A message as a JSON object, every field present so that readers see a stable shape."""
+def to_json(message: Message, sparse: bool = False) -> dict[str, Any]:
+    """A message as a JSON object: every field present, so that readers see a stable shape,
+    or (``sparse``, for people reading the CLI) only the fields that are set."""
     return json_format.MessageToDict(
         message,
         preserving_proto_field_name=True,
-        always_print_fields_with_no_presence=True,
+        always_print_fields_with_no_presence=not sparse,
     )
 
 
-def bytes_to_json(message_type: type[Message], data: bytes, what: str) -> dict[str, Any]:
+def bytes_to_json(
+    message_type: type[Message], data: bytes, what: str, sparse: bool = False
+) -> dict[str, Any]:
     """Encoded bytes of ``message_type`` as a JSON object."""
-    return to_json(decode(message_type, data, what))
+    return to_json(decode(message_type, data, what), sparse)
 
 
 def from_base64(text: object, what: str) -> bytes:

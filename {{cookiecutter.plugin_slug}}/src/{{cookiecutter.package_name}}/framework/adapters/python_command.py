@@ -5,9 +5,10 @@ That runner installs the listed packages into a virtual environment, writes the 
 to ``script.py`` and its input data to a file, and runs ``python -u script.py <file>``. The
 script is ``deploy/python_command/script.py``::
 
-    from {{ cookiecutter.package_name }}.framework.adapters.python_command import main
+    from <package> import PLUGIN
+    from <package>.framework.adapters.python_command import main
 
-    main()
+    main(PLUGIN)
 
 The input file holds one JSON object, the envelope::
 
@@ -39,9 +40,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from ... import load_multi_method_plugin
-from ..contract import PluginError
-from ..host import Host, HostError
+from ..devtools.host import Host, HostError
+from ..runtime.base import PluginPackage
+from ..runtime.contract import PluginError
+from ..runtime.methods import MethodTable
 from . import message_json
 from .jobs import Answer, complete, describe_failure, methods_of
 
@@ -62,26 +64,42 @@ class Request:
     timeout_ms: int = 0
 
 
-def main() -> NoReturn:
+def main(plugin: PluginPackage) -> NoReturn:
     """The script's entry point: answer the job in the file ``sys.argv[1]`` and exit."""
-    sys.exit(run(sys.argv[1:]))
+    sys.exit(run(plugin, sys.argv[1:]))
 
 
-def run(argv: Sequence[str]) -> int:
+def run(plugin: PluginPackage, argv: Sequence[str]) -> int:
     """Answer the job whose envelope is in the file ``argv[0]``; returns the exit code."""
     try:
-        request = read_request(argv)
+        table = plugin.table()
     except PluginError as error:
-        return _report(None, Answer("OTHER_ERROR", error=error.message))
+        return _report(None, None, Answer("OTHER_ERROR", error=error.message))
+    try:
+        request = read_request(table, argv)
+    except PluginError as error:
+        # A known method keeps its name in the envelope even when its args are refused.
+        return _report(table, _known_using(table, argv), Answer("OTHER_ERROR", error=error.message))
     # stdout carries the envelope alone: whatever the plugin prints goes to stderr.
     with contextlib.redirect_stdout(sys.stderr):
-        outcome = answer(request)
-    return _report(request.using, outcome)
+        outcome = answer(plugin, request)
+    return _report(table, request.using, outcome)
 
 
-def answer(request: Request) -> Answer:
+def _known_using(table: MethodTable, argv: Sequence[str]) -> str | None:
+    """The method the envelope names (or the default), when the plugin has it; else None."""
+    try:
+        with open(argv[0], encoding="utf-8") as file:
+            envelope = json.load(file)
+        using = envelope.get("using") if isinstance(envelope, dict) else None
+        return table.resolve(using if isinstance(using, str) else None).name
+    except (IndexError, OSError, ValueError, PluginError):
+        return None
+
+
+def answer(plugin: PluginPackage, request: Request) -> Answer:
     """The job's outcome, from a host that loads a new instance for it."""
-    with Host(load_multi_method_plugin, settings=request.settings) as host:
+    with Host(plugin.factory, settings=request.settings) as host:
         try:
             methods = methods_of(host)
         except HostError as error:
@@ -91,7 +109,7 @@ def answer(request: Request) -> Answer:
         )
 
 
-def read_request(argv: Sequence[str]) -> Request:
+def read_request(table: MethodTable, argv: Sequence[str]) -> Request:
     """The envelope in the file ``argv[0]``, decoded and checked; raises ``PluginError``."""
     if not argv:
         raise PluginError("no input file: give the job's args a data_body (the envelope JSON)")
@@ -100,10 +118,10 @@ def read_request(argv: Sequence[str]) -> Request:
             envelope = json.load(file)
     except (OSError, ValueError) as error:
         raise PluginError(f"cannot read the envelope in {argv[0]}: {error}") from None
-    return decode(envelope)
+    return decode(table, envelope)
 
 
-def decode(envelope: object) -> Request:
+def decode(table: MethodTable, envelope: object) -> Request:
     """A parsed envelope as a ``Request``; raises ``PluginError``."""
     if not isinstance(envelope, dict):
         raise PluginError("the envelope must be a JSON object")
@@ -113,15 +131,12 @@ def decode(envelope: object) -> Request:
     using = envelope.get("using")
     if using is not None and not isinstance(using, str):
         raise PluginError("'using' must be a method name (a string) or null")
-    # The runner module imports the compiled protos: loaded on first use only.
-    from ...runner import METHODS
-
     # Resolved here, by the plugin's own rule, because the args JSON needs the method's type.
-    method = METHODS.resolve(using)
+    method = table.resolve(using)
     return Request(
         using=method.name,
         args=_message_bytes(envelope, "args", method.args_type),
-        settings=_message_bytes(envelope, "settings", METHODS.settings_type),
+        settings=_message_bytes(envelope, "settings", table.settings_type),
         metadata=_metadata(envelope.get("metadata")),
         timeout_ms=_timeout(envelope.get("timeout_ms")),
     )
@@ -155,16 +170,14 @@ def _timeout(value: object) -> int:
     return value
 
 
-def envelope(using: str | None, outcome: Answer) -> dict[str, Any]:
+def envelope(table: MethodTable | None, using: str | None, outcome: Answer) -> dict[str, Any]:
     """The JSON object printed for a job: the result in both forms, or the error."""
     result: dict[str, Any] | None = None
     error = outcome.error
-    if error is None and using is not None:
-        from ...runner import METHODS
-
+    if error is None and using is not None and table is not None:
         try:
             result = message_json.bytes_to_json(
-                METHODS.resolve(using).result_type, outcome.result, "the result"
+                table.resolve(using).result_type, outcome.result, "the result"
             )
         except PluginError as failure:
             error = failure.message
@@ -181,8 +194,8 @@ def envelope(using: str | None, outcome: Answer) -> dict[str, Any]:
     }
 
 
-def _report(using: str | None, outcome: Answer) -> int:
-    printed = envelope(using, outcome)
+def _report(table: MethodTable | None, using: str | None, outcome: Answer) -> int:
+    printed = envelope(table, using, outcome)
     print(json.dumps(printed, ensure_ascii=False), flush=True)
     if printed["error"] is None:
         return 0

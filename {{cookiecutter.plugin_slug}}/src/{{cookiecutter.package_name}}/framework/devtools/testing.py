@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from .. import load_multi_method_plugin
-from .contract import MultiMethodPluginRunner, StreamingOutputType
+from collections.abc import Callable
+
+from ..runtime.contract import MultiMethodPluginRunner, accepts_run, output_type_of
 
 
 def drain(plugin: MultiMethodPluginRunner) -> list[bytes]:
@@ -15,10 +16,14 @@ def drain(plugin: MultiMethodPluginRunner) -> list[bytes]:
     return chunks
 
 
-def answer(plugin: MultiMethodPluginRunner, method: str, args: bytes = b"") -> bytes:
-    """A method's complete result: run() when it can, else its stream collected."""
-    output_type = plugin.method_proto_map()[method].output_type
-    if output_type != StreamingOutputType.STREAMING:
+def answer(
+    plugin: MultiMethodPluginRunner,
+    method: str,
+    args: bytes,
+    fresh: Callable[[], MultiMethodPluginRunner],
+) -> bytes:
+    """A method's complete result: run() when it can, else its stream collected by ``fresh()``."""
+    if accepts_run(output_type_of(plugin.method_proto_map()[method])):
         return plugin.run(args, {}, method)[0]
     plugin.begin_stream(args, {}, method)
-    return load_multi_method_plugin().collect_stream(drain(plugin), method)[0]
+    return fresh().collect_stream(drain(plugin), method)[0]

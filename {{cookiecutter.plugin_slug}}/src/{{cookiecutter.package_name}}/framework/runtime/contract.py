@@ -9,9 +9,9 @@ them one to one: the ``StreamingOutputType`` values, the ``MethodSchema`` fields
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeGuard, runtime_checkable
 
 DEFAULT_METHOD_NAME = "run"
 
@@ -69,6 +69,44 @@ class PluginError(Exception):
         except Exception:  # a broken __str__ or __repr__ must not replace the error itself
             text = "(its message could not be turned into text)"
         return cls(f"{kind} in {during}: {text}", error_type=kind)
+
+
+# The rules below are written once here and used by the runtime, the tools and the checks.
+
+
+def default_method(names: Collection[str]) -> str | None:
+    """The method a job without ``using`` gets: ``run``, else the only method, else none."""
+    if DEFAULT_METHOD_NAME in names:
+        return DEFAULT_METHOD_NAME
+    if len(names) == 1:
+        return next(iter(names))
+    return None
+
+
+def output_type_of(schema: object) -> StreamingOutputType:
+    """A method's output type; an unset one (or no method at all) counts as NON_STREAMING."""
+    kind = getattr(schema, "output_type", None)
+    return StreamingOutputType.NON_STREAMING if kind is None else StreamingOutputType(kind)
+
+
+def accepts_run(kind: StreamingOutputType) -> bool:
+    """Whether a method of this output type takes a non-streaming job (``run()``)."""
+    return kind != StreamingOutputType.STREAMING
+
+
+def accepts_stream(kind: StreamingOutputType) -> bool:
+    """Whether a method of this output type takes a streaming job (``begin_stream()``)."""
+    return kind != StreamingOutputType.NON_STREAMING
+
+
+def is_result(value: object) -> TypeGuard[tuple[bytes, dict[str, str]]]:
+    """Whether ``value`` has the shape ``run()`` and ``collect_stream()`` must return."""
+    return (
+        type(value) is tuple
+        and len(value) == 2
+        and isinstance(value[0], bytes)
+        and isinstance(value[1], dict)
+    )
 
 
 @runtime_checkable

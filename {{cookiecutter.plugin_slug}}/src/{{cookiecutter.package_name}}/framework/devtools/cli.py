@@ -3,9 +3,11 @@
 
 ``describe`` prints the name, the description, each method with its output type, and the JSON
 Schemas of the settings, args and results. ``run`` encodes settings and args given as JSON with
-the plugin's own proto texts (as JobWorkerP's client does), runs jobs through ``host.Host``
+the package's compiled messages (protobuf's JSON mapping), runs jobs through ``host.Host``
 and shows the results as JSON. Readable output by default; ``--json`` prints one JSON document.
-``mcp`` serves the methods as MCP tools over stdio (``adapters/mcp_server.py``, ``mcp`` extra).
+``check-settings`` decodes settings JSON and runs ``load()``; ``smoke`` runs every method once by
+each path; ``mcp`` serves the methods as MCP tools over stdio (``adapters/mcp_server.py``, ``mcp``
+extra).
 Exit status: 0 when every job succeeded, 1 when a job or the plugin failed, 2 for a refused
 job or bad input; the reason is one line on stderr.
 """
@@ -18,9 +20,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from .. import load_multi_method_plugin
-from .codec import CodecError, choose_method, codec, read_json, show
-from .contract import StreamingOutputType
+from .. import FRAMEWORK_VERSION
+from ..runtime.base import PluginPackage
+from ..runtime.contract import PluginError, output_type_of
+from ..runtime.methods import MethodTable
+from .codec import Codec, CodecError, choose_method, read_json, show
 from .host import (
     EnqueueRejected,
     Host,
@@ -47,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Describe this JobWorkerP plugin, or run it the way JobWorkerP does."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{describe,run,mcp}")
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="{describe,run,check-settings,smoke,mcp}"
+    )
     describe = commands.add_parser("describe", help="name, methods and JSON Schemas")
     describe.add_argument("--json", action="store_true", help="print one JSON document")
     run = commands.add_parser(
@@ -109,6 +115,13 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel a stream after N chunks (a local guard, not JobWorkerP's)",
     )
     run.add_argument("--json", action="store_true", help="print one JSON document")
+    check = commands.add_parser(
+        "check-settings",
+        help="decode settings JSON and run load() with them",
+        description="Decode the settings JSON against the settings message and run load().",
+    )
+    check.add_argument("--settings", required=True, metavar="JSON|@FILE", help="the settings")
+    commands.add_parser("smoke", help="every method once by each path, through the local host")
     mcp = commands.add_parser(
         "mcp", help="serve the methods as MCP tools over stdio (needs the 'mcp' extra)"
     )
@@ -158,24 +171,31 @@ def _dumps(value: Any) -> str:
 # describe ------------------------------------------------------------------------------
 
 
-def _schemas(info: RunnerInfo) -> dict[str, Any]:
-    """Name, methods and schemas; derived from the proto texts when the plugin gives none."""
+def _codecs(table: MethodTable, method: str) -> tuple[Codec, Codec]:
+    """The args and result codecs of a method, from the package's compiled classes."""
+    row = table.resolve(method)
+    return Codec(row.args_type), Codec(row.result_type)
+
+
+def _schemas(info: RunnerInfo, table: MethodTable) -> dict[str, Any]:
+    """Name, methods and schemas; derived from the messages when the plugin gives none."""
     methods = {}
     for name, schema in info.methods.items():
         given = (info.json_schemas or {}).get(name)
         args = getattr(given, "args_schema", None)
         result = getattr(given, "result_schema", None)
-        kind = schema.output_type
+        args_codec, result_codec = _codecs(table, name)
         methods[name] = {
             "description": schema.description,
-            "output_type": StreamingOutputType(kind).name if kind is not None else "NON_STREAMING",
+            "output_type": output_type_of(schema).name,
             "require_client_stream": schema.require_client_stream,
-            "args_schema": json.loads(args) if args else codec(schema.args_proto).schema(),
-            "result_schema": json.loads(result) if result else codec(schema.result_proto).schema(),
+            "args_schema": json.loads(args) if args else args_codec.schema(),
+            "result_schema": json.loads(result) if result else result_codec.schema(),
         }
     return {
         "name": info.name,
         "description": info.description,
+        "framework_version": FRAMEWORK_VERSION,
         "settings_schema": json.loads(info.settings_schema),
         "methods": methods,
     }
@@ -188,12 +208,12 @@ def _properties(schema: dict[str, Any]) -> str:
     return ", ".join(f"{key}: {value.get('type', 'any')}" for key, value in properties.items())
 
 
-def describe(host: Host, as_json: bool) -> int:
-    data = _schemas(host.describe())
+def describe(plugin: PluginPackage, as_json: bool) -> int:
+    data = _schemas(Host(plugin.factory).describe(), plugin.table())
     if as_json:
         print(_dumps(data))
         return 0
-    print(f"{data['name']}: {data['description']}")
+    print(f"{data['name']}: {data['description']} (framework {FRAMEWORK_VERSION})")
     settings = data["settings_schema"]
     print(f"settings  {settings.get('title', '')} {_properties(settings)}")
     print(f"          {_dumps(settings)}")
@@ -209,7 +229,7 @@ def describe(host: Host, as_json: bool) -> int:
 # run -----------------------------------------------------------------------------------
 
 
-def _job_data(result: JobResult, result_proto: str) -> dict[str, Any]:
+def _job_data(result: JobResult, result_codec: Codec) -> dict[str, Any]:
     data: dict[str, Any] = {
         "status": result.status.name,
         "ok": result.ok,
@@ -218,18 +238,18 @@ def _job_data(result: JobResult, result_proto: str) -> dict[str, Any]:
         "warnings": result.warnings,
     }
     if result.streaming_type != StreamingType.RESPONSE and result.ok:
-        data["result"] = show(result.output, result_proto)
+        data["result"] = show(result.output, result_codec)
     if result.streaming_type == StreamingType.NONE:
         data["metadata"] = result.metadata
     else:
-        data["chunks"] = [show(chunk, result_proto) for chunk in result.chunks]
+        data["chunks"] = [show(chunk, result_codec) for chunk in result.chunks]
         data["stream_end"] = result.stream_end.name if result.stream_end else None
         data["trailer"] = result.trailer
     return data
 
 
 def _print_job(
-    index: int, total: int, label: str, result: JobResult, result_proto: str, chunks_shown: bool
+    index: int, total: int, label: str, result: JobResult, result_codec: Codec, chunks_shown: bool
 ) -> None:
     prefix = f"job {index}/{total} " if total > 1 else ""
     took = f"{result.seconds * 1000:.1f} ms"
@@ -243,13 +263,13 @@ def _print_job(
         )
     if not chunks_shown:
         for number, chunk in enumerate(result.chunks, 1):
-            print(f"  chunk {number}: {_dumps(show(chunk, result_proto))}")
+            print(f"  chunk {number}: {_dumps(show(chunk, result_codec))}")
     for warning in result.warnings:
         print(f"  warning:  {warning}")
     if result.status.name != "SUCCESS":
         print(f"  error:    {result.error}")
     elif result.streaming_type != StreamingType.RESPONSE:
-        print(f"  result:   {_dumps(show(result.output, result_proto))}")
+        print(f"  result:   {_dumps(show(result.output, result_codec))}")
     if result.streaming_type == StreamingType.NONE:
         print(f"  metadata: {_dumps(result.metadata)}")
     else:
@@ -268,16 +288,30 @@ def _wait(running: RunningJob) -> JobResult:
         return running.result()
 
 
-def run(options: argparse.Namespace) -> int:
-    describing = Host(load_multi_method_plugin)
-    info = describing.describe()
-    method = choose_method(info.methods, options.using)
-    schema = info.methods[method]
-    settings = codec(info.settings_proto).encode(
-        read_json(options.settings, "settings"), "settings"
-    )
+def _settings(table: MethodTable, text: str) -> bytes:
+    return Codec(table.settings_type).encode(read_json(text, "settings"), "settings")
+
+
+def check_settings(plugin: PluginPackage, text: str) -> int:
+    """Decode the settings and run ``load()`` on a new instance: one line either way."""
+    settings = _settings(plugin.table(), text)
+    instance = plugin.factory()
+    try:
+        instance.load(settings)
+    except PluginError as error:
+        raise _Exit(2, f"load() refused the settings: {error.message}") from None
+    print(f"settings accepted: load() of {instance.name()} succeeded")
+    return 0
+
+
+def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
+    table = plugin.table()
+    info = Host(plugin.factory).describe()
+    method = choose_method(list(info.methods), options.using)
+    args_codec, result_codec = _codecs(table, method)
+    settings = _settings(table, options.settings)
     job = Job(
-        args=codec(schema.args_proto).encode(read_json(options.args, "args"), "args"),
+        args=args_codec.encode(read_json(options.args, "args"), "args"),
         metadata=_metadata(options.metadata),
         using=options.using,
         streaming_type=STREAM_TYPES[options.stream] if options.stream else StreamingType.NONE,
@@ -290,13 +324,11 @@ def run(options: argparse.Namespace) -> int:
         label += f" ({job.streaming_type.name.lower()} stream)"
 
     def print_chunk(running: RunningJob, chunk: bytes) -> None:
-        print(
-            f"  chunk {running.chunk_count}: {_dumps(show(chunk, schema.result_proto))}", flush=True
-        )
+        print(f"  chunk {running.chunk_count}: {_dumps(show(chunk, result_codec))}", flush=True)
 
     results: list[JobResult] = []
     first_outcome: Any = None
-    with Host(load_multi_method_plugin, settings=settings, use_static=options.static) as host:
+    with Host(plugin.factory, settings=settings, use_static=options.static) as host:
         for index in range(1, options.repeat + 1):
             try:
                 running = host.submit(job, print_chunk if readable and index == 1 else None)
@@ -320,7 +352,7 @@ def run(options: argparse.Namespace) -> int:
                     options.repeat,
                     label,
                     result,
-                    schema.result_proto,
+                    result_codec,
                     chunks_shown=index == 1,
                 )
         stats = host.stats
@@ -342,7 +374,7 @@ def run(options: argparse.Namespace) -> int:
                     "using": options.using,
                     "streaming_type": job.streaming_type.name,
                     "use_static": options.static,
-                    "jobs": [_job_data(r, schema.result_proto) for r in results],
+                    "jobs": [_job_data(r, result_codec) for r in results],
                     "identical": same,
                     "host": stats_data,
                 }
@@ -372,19 +404,27 @@ def _fail(code: int, reason: str) -> NoReturn:
     raise SystemExit(code)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(plugin: PluginPackage, argv: Sequence[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     try:
         if options.command == "describe":
-            return describe(Host(load_multi_method_plugin), options.json)
-        if options.command == "mcp":
-            from .adapters.mcp_server import command  # the mcp extra is imported only here
+            return describe(plugin, options.json)
+        if options.command == "check-settings":
+            return check_settings(plugin, options.settings)
+        if options.command == "smoke":
+            from .smoke import main as smoke
 
-            return command(options.settings)
-        return run(options)
+            return smoke(plugin)
+        if options.command == "mcp":
+            from ..adapters.mcp_server import command  # the mcp extra is imported only here
+
+            return command(plugin, options.settings)
+        return run(plugin, options)
     except _Exit as error:
         _fail(error.code, error.reason)
     except CodecError as error:
         _fail(2, " ".join(str(error).split()))
     except HostError as error:
         _fail(1, f"the plugin cannot describe itself: {' '.join(str(error).split())}")
+    except PluginError as error:  # the table cannot be loaded, e.g. a stale build
+        _fail(2, " ".join(error.message.split()))

@@ -9,6 +9,8 @@ compiles something.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import subprocess
 import sys
 import tempfile
@@ -77,8 +79,13 @@ def compile_package(src_root: Path, package: str) -> list[Path]:
             *(source.relative_to(src_root).as_posix() for source in sources),
         ]
     )
+    # What runtime/stale.py compares with the shipped protos (same hash, same file name).
+    hashes = {source.name: hashlib.sha256(source.read_bytes()).hexdigest() for source in sources}
+    record = proto_dir / "compiled.json"
+    record.write_text(json.dumps(hashes, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return [
-        proto_dir / f"{source.stem}_pb2{suffix}" for source in sources for suffix in (".py", ".pyi")
+        *(proto_dir / f"{s.stem}_pb2{suffix}" for s in sources for suffix in (".py", ".pyi")),
+        record,
     ]
 
 
@@ -103,5 +110,6 @@ def compile_text(text: str) -> FileDescriptorProto:
 
 def clean_package(src_root: Path, package: str) -> None:
     """Remove what ``compile_package`` wrote."""
-    for generated in (src_root / package / "protos").glob("*_pb2.py*"):
+    protos = src_root / package / "protos"
+    for generated in [*protos.glob("*_pb2.py*"), *protos.glob("compiled.json")]:
         generated.unlink()

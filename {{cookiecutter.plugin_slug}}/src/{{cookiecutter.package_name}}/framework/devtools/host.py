@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from time import perf_counter
 from typing import Any
 
-from .contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
+from ..runtime.contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
 
 LOG = logging.getLogger(__name__)
 

@@ -12,13 +12,14 @@ plugin factory can be checked the same way::
     for rule in conformance.RULES:
         rule.check(subject)
 
-The checks send each method its sample args (``Subject.sample_args``, empty bytes by default)
-and compare results, so a method must answer them, and answer them the same way every time.
+The checks send each method its sample args: ``Subject.sample_args`` when it names the method,
+else a message with a non-default value in every field (``samples.filled``), and compare results, so a method must answer them, and answer them the same way every time.
 Compiling proto texts needs protoc (grpcio-tools, in the plugin's dev extra).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import json
 import threading
@@ -28,9 +29,21 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
-from .codec import codec
-from .contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
-from .guard import GuardedPlugin
+from google.protobuf import descriptor_pool, message_factory
+from google.protobuf.message import Message
+
+from ..runtime.contract import (
+    DEFAULT_METHOD_NAME,
+    MethodSchema,
+    PluginError,
+    StreamingOutputType,
+    accepts_run,
+    accepts_stream,
+    default_method,
+    output_type_of,
+)
+from ..runtime.guard import GuardedPlugin
+from .codec import Codec
 from .host import (
     EnqueueRejected,
     Host,
@@ -44,6 +57,13 @@ from .host import (
     StreamingType,
 )
 from .protoc import compile_text
+from .samples import filled
+
+if importlib.util.find_spec("grpc_tools") is None:  # one clear line instead of a late failure
+    raise ImportError(
+        "the conformance checks need grpcio-tools (protoc), in the dev extra: "
+        "pip install -e '.[dev]'"
+    )
 
 GARBAGE = b"\xff\xff\xff\xff"  # not a valid protobuf encoding of anything
 UNKNOWN_METHOD = "no_such_method_conformance"
@@ -70,7 +90,7 @@ class Subject:
     # Message names the proto texts must declare first: "settings", "<method>.args",
     # "<method>.result". Unchecked when not given.
     expected_messages: Mapping[str, str] | None = None
-    # Args (bytes) sent to each method; empty bytes for a method not listed.
+    # Args (bytes) sent to each method; a method not listed gets every field filled in.
     sample_args: Mapping[str, bytes] = field(default_factory=dict)
     timeout_ms: int = 5000
     max_chunks: int = 10_000
@@ -78,8 +98,15 @@ class Subject:
     # The job timeout of the ``timeout`` rule: a job is held past it on purpose.
     overrun_timeout_ms: int = 200
 
-    def args(self, method: str) -> bytes:
-        return self.sample_args.get(method, b"")
+    def args(self, method: str | None) -> bytes:
+        if method is None:
+            method = default_method(list(self.info.methods))
+        if method is None or method not in self.info.methods:
+            return b""
+        if method in self.sample_args:
+            return self.sample_args[method]
+        message_type = codec(self.info.methods[method].args_proto).message_type
+        return filled(message_type).SerializeToString() if message_type else b""
 
     def host(self, *, use_static: bool = False, settings: bytes = b"") -> Host:
         return Host(self.factory, use_static=use_static, settings=settings)
@@ -90,7 +117,7 @@ class Subject:
 
     def job(self, method: str | None, path: StreamingType, **changes: Any) -> Job:
         values: dict[str, Any] = {
-            "args": self.args(method or DEFAULT_METHOD_NAME),
+            "args": self.args(method),
             "using": method,
             "streaming_type": path,
             "timeout_ms": self.timeout_ms,
@@ -122,18 +149,40 @@ class Rule:
 # Helpers -------------------------------------------------------------------------------
 
 
-def _kind(schema: MethodSchema) -> StreamingOutputType:
-    kind = schema.output_type
-    return StreamingOutputType.NON_STREAMING if kind is None else StreamingOutputType(kind)
+_compiled: dict[str, Codec] = {}
+_compiling = threading.Lock()
+
+
+def codec(text: str) -> Codec:
+    """The codec of a proto text compiled alone with protoc, as JobWorkerP does; cached."""
+    with _compiling:
+        found = _compiled.get(text)
+        if found is None:
+            found = _compiled[text] = Codec(_first_message(text))
+        return found
+
+
+def _first_message(text: str) -> type[Message] | None:
+    if not text.strip():
+        return None
+    file = compile_text(text)
+    if not file.message_type:
+        raise ValueError("the proto text declares no message")
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    first = file.message_type[0].name
+    full_name = f"{file.package}.{first}" if file.package else first
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(full_name))
+
+
+_kind = output_type_of
 
 
 def _paths(schema: MethodSchema) -> list[StreamingType]:
     """The streaming types a caller may use for a method of this output type."""
     kind = _kind(schema)
-    paths = []
-    if kind != StreamingOutputType.STREAMING:
-        paths.append(StreamingType.NONE)
-    if kind != StreamingOutputType.NON_STREAMING:
+    paths = [StreamingType.NONE] if accepts_run(kind) else []
+    if accepts_stream(kind):
         paths += [StreamingType.RESPONSE, StreamingType.INTERNAL]
     return paths
 
@@ -349,11 +398,8 @@ def _jobs(rule: Rule, subject: Subject) -> None:
 def _using_none(rule: Rule, subject: Subject) -> None:
     methods = _methods(rule, subject)
     host = subject.host()
-    if DEFAULT_METHOD_NAME in methods:
-        default = DEFAULT_METHOD_NAME
-    elif len(methods) == 1:
-        default = next(iter(methods))
-    else:
+    default = default_method(list(methods))
+    if default is None:
         # No default: the guard finds no schema and treats the job as NON_STREAMING.
         result = host.run(subject.job(None, StreamingType.NONE))
         if result.status != ResultStatus.OTHER_ERROR or "using" not in result.output.decode(

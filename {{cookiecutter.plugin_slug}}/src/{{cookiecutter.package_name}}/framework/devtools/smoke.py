@@ -2,16 +2,22 @@
 """A quick end-to-end check: every method once by each path, through the entry point and the
 local host, as JobWorkerP would call it.
 
-Run ``python -m {{ cookiecutter.package_name }}.framework.smoke``: it prints one line and exits 0,
-or prints the failure and exits 1. The template runs it right after generating the project.
+Run ``python -m <package> smoke``: it prints one line and exits 0, or prints the failure and
+exits 1. The template runs it right after generating the project.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .. import load_multi_method_plugin
-from .contract import MethodSchema, StreamingOutputType
+from ..runtime.base import PluginPackage
+from ..runtime.contract import (
+    MethodSchema,
+    StreamingOutputType,
+    accepts_run,
+    accepts_stream,
+    output_type_of,
+)
 from .host import Host, HostError, Job, StreamingType
 
 
@@ -19,15 +25,18 @@ class SmokeError(Exception):
     pass
 
 
-def check_method(host: Host, method: str, output_type: StreamingOutputType | None) -> None:
+def paths(kind: StreamingOutputType) -> list[StreamingType]:
+    """The streaming types a caller may use for a method of this output type."""
+    found = [StreamingType.NONE] if accepts_run(kind) else []
+    if accepts_stream(kind):
+        found += [StreamingType.RESPONSE, StreamingType.INTERNAL]
+    return found
+
+
+def check_method(host: Host, method: str, output_type: StreamingOutputType) -> None:
     """Run ``method`` with default args by every path its output type allows."""
-    paths = []
-    if output_type != StreamingOutputType.STREAMING:
-        paths.append(StreamingType.NONE)
-    if output_type in (StreamingOutputType.STREAMING, StreamingOutputType.BOTH):
-        paths += [StreamingType.RESPONSE, StreamingType.INTERNAL]
     outputs = {}
-    for path in paths:
+    for path in paths(output_type):
         result = host.run(
             Job(
                 metadata={"smoke": "1"},
@@ -51,19 +60,15 @@ def _kind(schema: MethodSchema) -> str:
     return schema.output_type.name if schema.output_type is not None else "unset"
 
 
-def main() -> int:
-    host = Host(load_multi_method_plugin)
+def main(plugin: PluginPackage) -> int:
+    host = Host(plugin.factory)
     try:
         info = host.describe()
         for method, schema in info.methods.items():
-            check_method(host, method, schema.output_type)
+            check_method(host, method, output_type_of(schema))
     except (HostError, SmokeError) as error:
         print(f"smoke test failed: {error}", file=sys.stderr)
         return 1
     summary = ", ".join(f"{name} ({_kind(schema)})" for name, schema in info.methods.items())
     print(f"smoke test passed: {info.name} answers {summary} through the local host")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

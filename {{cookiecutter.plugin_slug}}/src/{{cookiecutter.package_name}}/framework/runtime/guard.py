@@ -12,7 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeGuard, TypeVar
 
-from .contract import MethodJsonSchema, MethodSchema, MultiMethodPluginRunner, PluginError
+from .contract import (
+    MethodJsonSchema,
+    MethodSchema,
+    MultiMethodPluginRunner,
+    PluginError,
+    is_result,
+)
 
 T = TypeVar("T")
 
@@ -30,13 +36,8 @@ def _wrong_type(during: str, expected: str, value: object) -> PluginError:
 
 
 def _check_result(during: str, value: object) -> tuple[bytes, dict[str, str]]:
-    if (
-        type(value) is tuple
-        and len(value) == 2
-        and isinstance(value[0], bytes)
-        and isinstance(value[1], dict)
-    ):
-        return value[0], value[1]
+    if is_result(value):
+        return value
     raise _wrong_type(during, "tuple[bytes, dict[str, str]]", value)
 
 
@@ -110,24 +111,23 @@ class GuardedPlugin:
     def run(
         self, args: bytes, metadata: dict[str, str], using: str | None
     ) -> tuple[bytes, dict[str, str]]:
-        return _check_result(
-            "run()", self._call("run()", lambda: self._runner.run(args, metadata, using))
-        )
+        value = self._call("run()", lambda: self._runner.run(args, metadata, using))
+        return _check_result("run()", value)
 
     def begin_stream(self, args: bytes, metadata: dict[str, str], using: str | None) -> None:
         self._call("begin_stream()", lambda: self._runner.begin_stream(args, metadata, using))
 
     def receive_stream(self) -> bytes | None:
-        value = self._call("receive_stream()", lambda: self._runner.receive_stream())
+        value = self._call("receive_stream()", self._runner.receive_stream)
         if value is None or isinstance(value, bytes):
             return value
         raise _wrong_type("receive_stream()", "bytes | None", value)
 
     def cancel(self) -> bool:
-        return self._flag("cancel()", lambda: self._runner.cancel())
+        return self._flag("cancel()", self._runner.cancel)
 
     def is_canceled(self) -> bool:
-        return self._flag("is_canceled()", lambda: self._runner.is_canceled())
+        return self._flag("is_canceled()", self._runner.is_canceled)
 
     def collect_stream(
         self, chunks: Iterable[bytes], using: str | None
