@@ -142,41 +142,14 @@ def test_ten_thousand_job_soak(tmp_path: Path) -> None:
     )
 
 
-def test_default_bridge_on_a_real_server(jobworkerp: JobWorkerP, default_bridge: Bridge) -> None:
+def test_default_bridge_on_a_real_server(
+    jobworkerp: JobWorkerP, default_bridge: Bridge, tmp_path: Path
+) -> None:
     """The library registered with ``runner create -r PLUGIN`` answers typed results and streams."""
     server = jobworkerp
     default_bridge.cargo("build")
-    library = Path(server.plugins_dir) / f"lib{default_bridge.package}.so"
-    shutil.copy(library_path(default_bridge.package), library)
-    server.client(
-        "runner",
-        "create",
-        "-n",
-        "HelloWorld",
-        "-d",
-        "bridge",
-        "-r",
-        "PLUGIN",
-        "--definition",
-        str(library),
-    )
-    found = server.client("runner", "find-by-name", "-n", "HelloWorld").stdout
+    found = register(server, default_bridge, tmp_path, "HelloWorldBridge", "hw-bridge")
     assert "BOTH" in found, found
-    runner_id = re.search(r'"id": (\d+)', found)
-    assert runner_id, found
-    server.client(
-        "worker",
-        "create",
-        "-n",
-        "hw-bridge",
-        "-d",
-        "d",
-        "-r",
-        runner_id.group(1),
-        "-s",
-        '{"greeting": "Hi"}',
-        "--use-static",
-    )
     plain = server.client(
         "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "Ada"}', "--using", "run"
     )
@@ -211,12 +184,16 @@ def test_default_bridge_on_a_real_server(jobworkerp: JobWorkerP, default_bridge:
     assert "Hi, again!" in after.stdout, after.stdout
 
 
-def register(server: JobWorkerP, bridge: Bridge, runner: str, worker: str) -> None:
-    """Copy the built library into the server's plugins folder, create the runner and a worker."""
-    library = Path(server.plugins_dir) / f"lib{bridge.package}.so"
+def register(server: JobWorkerP, bridge: Bridge, folder: Path, runner: str, worker: str) -> str:
+    """Register the built library as ``runner`` and create a static worker; returns the runner.
+
+    The library is copied into a folder of the test's, not into ``PLUGINS_RUNNER_DIR``: a server
+    restarted by another test would register it again there under its own ``name()``, which the
+    session's MCP_SERVER runner of the same name would then meet.
+    """
+    library = folder / f"lib{bridge.package}.so"
     shutil.copy(library_path(bridge.package), library)
-    client = server.client
-    client(
+    server.client(
         "runner",
         "create",
         "-n",
@@ -228,10 +205,10 @@ def register(server: JobWorkerP, bridge: Bridge, runner: str, worker: str) -> No
         "--definition",
         str(library),
     )
-    found = client("runner", "find-by-name", "-n", runner).stdout
+    found = server.client("runner", "find-by-name", "-n", runner).stdout
     runner_id = re.search(r'"id": (\d+)', found)
     assert runner_id, found
-    client(
+    server.client(
         "worker",
         "create",
         "-n",
@@ -244,6 +221,7 @@ def register(server: JobWorkerP, bridge: Bridge, runner: str, worker: str) -> No
         '{"greeting": "Hi"}',
         "--use-static",
     )
+    return found
 
 
 def test_fault_bridge_timeout_on_a_real_server(jobworkerp: JobWorkerP, tmp_path: Path) -> None:
@@ -251,7 +229,7 @@ def test_fault_bridge_timeout_on_a_real_server(jobworkerp: JobWorkerP, tmp_path:
     """A job over its time limit gets the timeout status; the next job on the worker answers."""
     bridge = fault_bridge(tmp_path)
     bridge.cargo("build")
-    register(server, bridge, "RobustPlugin", "robust-bridge")
+    register(server, bridge, tmp_path, "RobustPluginBridge", "robust-bridge")
     slow = '{"name": "x|run|sleep:3000"}'
     late = server.client(
         "job",
