@@ -23,6 +23,11 @@ from tests.support import CHOICES, build_wheel, render
 
 METHODS = ("run", "summarize_text")
 MODES: list[str] = CHOICES["streaming_mode"]
+# The deployment and CLI tests run on "both" (run and stream paths) in the default lane, and on
+# the other streaming modes in the full lane.
+MODE_PARAMS = [
+    mode if mode == "both" else pytest.param(mode, marks=pytest.mark.full) for mode in MODES
+]
 PACKAGE = "hello_world"
 RICH_ARGS_FIELDS = """
   // Added by the template's deployment tests: one field of every kind.

@@ -125,6 +125,8 @@ def git_init(project: Path) -> None:
     run(["git", "add", "."], cwd=project)
 
 
+# Full lane: the generated hooks run ruff and mypy, which test_quality runs in the default lane.
+@pytest.mark.full
 def test_pre_commit_passes_then_catches_a_lint_error(tmp_path: Path) -> None:
     project = render(tmp_path / "out")
     git_init(project)

@@ -14,12 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy_support import MODE_PARAMS
 from tests.support import Venv, build_wheel, render
 
-MODES = ["both", "non_streaming", "streaming"]
 
-
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=MODE_PARAMS)
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(tmp_path_factory.mktemp(request.param), streaming_mode=request.param)
 

@@ -196,6 +196,8 @@ def test_copier_refuses_a_bad_answer_with_the_templates_rule(repo: Path, tmp_pat
     assert not (tmp_path / "copier" / "x").exists()
 
 
+# Full lane: the default lane updates through cruft (test_update); copier merges the same way.
+@pytest.mark.full
 def test_copier_update_brings_template_changes_and_keeps_user_edits(
     repo: Path, tmp_path: Path
 ) -> None:

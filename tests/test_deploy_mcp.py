@@ -24,7 +24,7 @@ from mcp.types import CallToolResult, TextContent
 
 from tests.deploy_support import (
     METHODS,
-    MODES,
+    MODE_PARAMS,
     PACKAGE,
     Built,
     built_plugin,
@@ -55,7 +55,7 @@ class Served:
     cwd: Path
 
 
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=MODE_PARAMS)
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Served:
     built = built_plugin(request.param, tmp_path_factory)
     root = tmp_path_factory.mktemp("mcp")

@@ -21,7 +21,7 @@ import pytest
 
 from tests.deploy_support import (
     METHODS,
-    MODES,
+    MODE_PARAMS,
     PACKAGE,
     Built,
     built_plugin,
@@ -49,7 +49,7 @@ class Ran:
     stderr: str
 
 
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=MODE_PARAMS)
 def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Deployed:
     built = built_plugin(request.param, tmp_path_factory)
     venv = Venv(tmp_path_factory.mktemp("python-command") / "venv")

@@ -95,6 +95,8 @@ def test_default_render_bridge_passes_its_tests_and_lints(default_bridge: Bridge
     cargo_run(["fmt", "--check"], default_bridge.native, None)
 
 
+# Full lane: the default render already drives every path; this one adds methods.
+@pytest.mark.full
 def test_several_methods_non_streaming(tmp_path: Path) -> None:
     bridge = prepare(
         tmp_path,

@@ -156,6 +156,7 @@ def test_bad_bytes_fail_the_job_and_keep_the_instance(
     assert pooled.stats.detached == 0
 
 
+@pytest.mark.full
 def test_a_64_mib_payload(kit: Kit, pooled: Any) -> None:
     first = kit.serve_next(pooled, "before")
     name = "big|" + "x" * (64 * MIB)

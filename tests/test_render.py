@@ -108,7 +108,18 @@ def test_proprietary_license_writes_no_license_file() -> None:
     assert 'license = "LicenseRef-Proprietary"' in (project / "pyproject.toml").read_text()
 
 
-@pytest.mark.parametrize("answers", COVERING, ids=lambda a: a.get("streaming_mode", "defaults"))
+# The defaults and the "both" case in the default lane; the single-mode cases in the full lane.
+COVERING_LANES = [
+    answers
+    if answers.get("streaming_mode", "both") == "both"
+    else pytest.param(answers, marks=pytest.mark.full)
+    for answers in COVERING
+]
+
+
+@pytest.mark.parametrize(
+    "answers", COVERING_LANES, ids=lambda a: a.get("streaming_mode", "defaults")
+)
 def test_covering_set_builds_installs_and_passes_its_tests(
     tmp_path: Path, answers: dict[str, str]
 ) -> None:
