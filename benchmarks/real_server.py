@@ -14,14 +14,17 @@ Two numbers per row, both through one private server on loopback:
 
 A row is a ``Path``: a label, a function that creates the worker on the server, the args JSON
 and method of its jobs, and how many jobs the throughput takes (fewer for paths that start a
-process per job). A native plugin's row (``.so`` in ``server.plugins_dir`` plus ``restart()``,
-or ``runner create -r PLUGIN``) is one more ``Path`` in ``paths()``.
+process per job). The native bridge's row builds the rendered plugin's ``native/`` library
+(release, against the plugin's venv; needs cargo and ``../shared/vendor``), copies it into
+``server.plugins_dir`` and registers it with ``runner create -r PLUGIN``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -36,7 +39,21 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the template's test helpers
 
 from tests.jobworkerp_server import JobWorkerP, available  # noqa: E402
-from tests.support import Venv, build_wheel, render  # noqa: E402
+from tests.native_support import (  # noqa: E402
+    VENDOR,
+    cargo,
+    cargo_run,
+    library_path,
+    patch_options,
+    write_lockfile,
+)
+from tests.support import (  # noqa: E402
+    CONFIG_VARIABLE,
+    Venv,
+    build_wheel,
+    render,
+    write_cookiecutter_config,
+)
 
 PACKAGE = "hello_world"
 COMMAND_RUNNER_ID = "1"  # built-in runner ids are fixed
@@ -48,6 +65,7 @@ ENQUEUERS = 4  # parallel client processes that fill the queue
 class Plugin:
     wheel: Path
     venv: Venv  # the wheel with its mcp extra
+    library: Path | None  # the native bridge, built against ``venv``; None without cargo
 
 
 # A worker factory: (server, worker name, extra ``worker create`` flags) -> None.
@@ -80,7 +98,7 @@ def mcp_runner(plugin: Plugin) -> Callable[[JobWorkerP], str]:
     """The plugin's MCP_SERVER runner, registered on first use."""
 
     def runner_id(server: JobWorkerP) -> str:
-        found = server.client("runner", "find-by-name", "-n", "HelloWorld", "--format", "json")
+        found = server.client("runner", "find-by-name", "-n", "HelloWorldMcp", "--format", "json")
         if found.stdout.lstrip().startswith("{"):
             return str(json.loads(found.stdout)["id"])
         definition = server.dir / "runner-definition.toml"
@@ -90,8 +108,26 @@ def mcp_runner(plugin: Plugin) -> Callable[[JobWorkerP], str]:
             "utf-8",
         )
         server.client(
-            "runner", "create", "-n", "HelloWorld", "-d", "bench", "-r", "MCP_SERVER",
+            "runner", "create", "-n", "HelloWorldMcp", "-d", "bench", "-r", "MCP_SERVER",
             "--definition", f"@{definition}",
+        )  # fmt: skip
+        return runner_id(server)
+
+    return runner_id
+
+
+def bridge_runner(library: Path) -> Callable[[JobWorkerP], str]:
+    """The native bridge's PLUGIN runner (``HelloWorld``), registered on first use."""
+
+    def runner_id(server: JobWorkerP) -> str:
+        found = server.client("runner", "find-by-name", "-n", "HelloWorld", "--format", "json")
+        if found.stdout.lstrip().startswith("{"):
+            return str(json.loads(found.stdout)["id"])
+        installed = Path(server.plugins_dir) / library.name
+        shutil.copy(library, installed)
+        server.client(
+            "runner", "create", "-n", "HelloWorld", "-d", "bench", "-r", "PLUGIN",
+            "--definition", str(installed),
         )  # fmt: skip
         return runner_id(server)
 
@@ -108,6 +144,19 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
         {"python_version": ">=3.10", "packages": {"list": [str(plugin.wheel)]}}
     )
     mcp = mcp_runner(plugin)
+    bridge = (
+        []
+        if plugin.library is None
+        else [
+            Path_(
+                "PLUGIN (bridge, use_static)",
+                worker_on(bridge_runner(plugin.library), '{"greeting": "Hi"}', static=True),
+                json.dumps({"name": "Ada"}),
+                "run",
+                count(500),
+            )
+        ]
+    )
     return [
         Path_(
             "COMMAND true (baseline)",
@@ -137,6 +186,7 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
             "run",
             count(20),
         ),
+        *bridge,
     ]
 
 
@@ -227,12 +277,25 @@ def throughput(server: JobWorkerP, path: Path_, worker: str, work: Path) -> tupl
     return len(measured) / max((end - start) / 1000, 0.001), len(measured)
 
 
+def build_bridge(project: Path, venv: Venv) -> Path | None:
+    """The project's native bridge, built (release) against ``venv``; None without cargo."""
+    if cargo() is None or not VENDOR.is_dir():
+        print("no PLUGIN (bridge) row: needs cargo and ../shared/vendor", file=sys.stderr)
+        return None
+    native = project / "native"
+    write_lockfile(native)
+    _, seconds = cargo_run(["build", "--release", *patch_options()], native, venv.path)
+    print(f"release build of the bridge: {seconds:.1f} s", file=sys.stderr)
+    return library_path(PACKAGE, "release")
+
+
 def prepare(work: Path) -> Plugin:
+    os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
     project = render(work / "out", methods="run,summarize_text", streaming_mode="both")
     wheel = build_wheel(project, work / "dist")
     venv = Venv(work / "venv")
     venv.install(f"{wheel}[mcp]")
-    return Plugin(wheel, venv)
+    return Plugin(wheel, venv, build_bridge(project, venv))
 
 
 def table(rows: Sequence[tuple[str, float, float, int]]) -> str:

@@ -108,8 +108,9 @@ def test_several_methods_non_streaming(tmp_path: Path) -> None:
 
 
 @pytest.mark.full
-@pytest.mark.parametrize("mode", ["streaming", "both"])
+@pytest.mark.parametrize("mode", ["non_streaming", "streaming", "both"])
 def test_several_methods_each_streaming_mode(tmp_path: Path, mode: str) -> None:
+    """The full lane: one render per streaming mode, so that ``-m full`` alone covers them all."""
     bridge = prepare(
         tmp_path, plugin_name="Mode Tools", methods="run, count_words", streaming_mode=mode
     )

@@ -3,11 +3,12 @@
 //! The constructor only builds an empty value: identity and schemas are constants baked in by
 //! `build.rs` from the same protos and method table the Python package uses. `load()` starts
 //! the interpreter (once per process), builds a Python runner and calls its `load(settings)`.
-//! Jobs run on blocking threads of the bridge's own runtime, holding the GIL only while Python
-//! runs, so a job that waits (I/O, `time.sleep`) lets the others run.
+//! Each Python runner has its own long-lived thread (`worker.rs`) where its jobs run, holding
+//! the GIL only while Python runs, so a job that waits (I/O, `time.sleep`) lets the others run.
 
 mod identity;
 mod python;
+mod worker;
 
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2, register_plugin_v2};
 use pyo3::{Py, PyAny};
@@ -16,8 +17,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
 
-/// The bridge's threads: the host polls our futures on its runtime, which a cdylib's copy of
-/// tokio cannot see, so blocking work goes to a runtime of our own, shared by all instances.
+/// The bridge's threads for loads and cancels: the host polls our futures on its runtime, which
+/// a cdylib's copy of tokio cannot see, so blocking work goes to a runtime of our own, shared by
+/// all instances. Jobs run on their runner's own thread (`Slot::worker`).
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 fn runtime() -> Result<&'static Runtime, String> {
@@ -33,10 +35,21 @@ fn runtime() -> Result<&'static Runtime, String> {
         .map_err(Clone::clone)
 }
 
-/// One Python runner and whether a call of it is still running.
+/// One Python runner, the thread its calls run on, and whether a call of it is still running.
 struct Slot {
     runner: Py<PyAny>,
     busy: AtomicBool,
+    worker: worker::Worker,
+}
+
+impl Slot {
+    fn new(runner: Py<PyAny>) -> Result<Arc<Self>, String> {
+        Ok(Arc::new(Self {
+            worker: worker::Worker::start()?,
+            runner,
+            busy: AtomicBool::new(false),
+        }))
+    }
 }
 
 /// Marks a slot busy for the length of one Python call, also when the host dropped the job.
@@ -71,6 +84,8 @@ fn join_failure(error: tokio::task::JoinError) -> String {
     format!("the bridge's Python call did not finish: {error}")
 }
 
+const UNFINISHED: &str = "the bridge's Python call did not finish";
+
 impl PythonBridge {
     /// The runner for the next job. After a timeout the host drops the job's future while its
     /// Python call may still run; that runner is then asked to cancel and left to finish on
@@ -87,13 +102,7 @@ impl PythonBridge {
                 .spawn_blocking(move || python::new_runner(&plugin, &settings))
                 .await
                 .map_err(join_failure)??;
-            let old = std::mem::replace(
-                &mut loaded.slot,
-                Arc::new(Slot {
-                    runner,
-                    busy: AtomicBool::new(false),
-                }),
-            );
+            let old = std::mem::replace(&mut loaded.slot, Slot::new(runner)?);
             rt.spawn_blocking(move || python::cancel(&old.runner));
         }
         Ok((rt, loaded.plugin.clone(), loaded.slot.clone()))
@@ -104,34 +113,43 @@ impl PythonBridge {
     }
 
     /// Awaits a Python call; if the job's token fires first, calls the runner's `cancel()`
-    /// and still awaits the call, which decides how the job ends.
+    /// (on another thread: the runner's own is busy) and still awaits the call, which decides
+    /// how the job ends.
     async fn watch<T: Send + 'static>(
         &self,
         rt: &'static Runtime,
         slot: &Arc<Slot>,
-        call: tokio::task::JoinHandle<T>,
+        answer: Option<worker::Answer<T>>,
     ) -> Result<T, String> {
-        let mut call = call;
+        let mut running = match answer {
+            Some(worker::Answer::Ready(value)) => return Ok(value),
+            Some(worker::Answer::Running(running)) => running,
+            None => return Err(UNFINISHED.to_string()),
+        };
         if let Some(token) = &self.token {
             tokio::select! {
                 biased;
-                done = &mut call => return done.map_err(join_failure),
+                done = &mut running => return done.map_err(|_| UNFINISHED.to_string()),
                 () = token.cancelled() => {
                     let slot = slot.clone();
                     rt.spawn_blocking(move || python::cancel(&slot.runner));
                 }
             }
         }
-        call.await.map_err(join_failure)
+        running.await.map_err(|_| UNFINISHED.to_string())
     }
 }
 
 impl Drop for PythonBridge {
     fn drop(&mut self) {
-        // Released on a bridge thread: the host's thread must not wait for the GIL.
-        if let (Some(loaded), Some(Ok(rt))) = (self.loaded.take(), RUNTIME.get()) {
-            rt.spawn_blocking(move || {
-                if let Ok(slot) = Arc::try_unwrap(loaded.slot) {
+        // Released on the runner's thread: the host's thread must not wait for the GIL. The
+        // thread ends after it (a job the host gave up on may still hold the runner until it
+        // returns).
+        if let Some(loaded) = self.loaded.take() {
+            let worker = loaded.slot.worker.clone();
+            let slot = loaded.slot;
+            worker.post(move || {
+                if let Ok(slot) = Arc::try_unwrap(slot) {
                     python::release(slot.runner);
                 }
             });
@@ -180,10 +198,7 @@ impl PluginV2 for PythonBridge {
             })
             .await
             .map_err(join_failure)??;
-        let slot = Arc::new(Slot {
-            runner,
-            busy: AtomicBool::new(false),
-        });
+        let slot = Slot::new(runner)?;
         self.loaded = Some(Loaded {
             plugin,
             settings: kept,
@@ -207,7 +222,7 @@ impl PluginV2 for PythonBridge {
         };
         let busy = Busy::new(slot.clone());
         let input = metadata.clone();
-        let call = rt.spawn_blocking(move || {
+        let call = slot.worker.call(move || {
             let _busy = busy;
             python::run(&plugin, &_busy.0.runner, &args, &input, using.as_deref())
         });
@@ -231,7 +246,7 @@ impl PluginV2 for PythonBridge {
         let (rt, plugin, slot) = self.slot().await?;
         let begin = {
             let (plugin, busy, input) = (plugin.clone(), Busy::new(slot.clone()), metadata.clone());
-            rt.spawn_blocking(move || {
+            slot.worker.call(move || {
                 python::begin_stream(&plugin, &busy.0.runner, &args, &input, using.as_deref())
             })
         };
@@ -246,7 +261,8 @@ impl PluginV2 for PythonBridge {
             }
             let next = {
                 let (plugin, busy) = (plugin.clone(), Busy::new(slot.clone()));
-                rt.spawn_blocking(move || python::receive_stream(&plugin, &busy.0.runner))
+                slot.worker
+                    .call(move || python::receive_stream(&plugin, &busy.0.runner))
             };
             match self.watch(rt, &slot, next).await? {
                 // A chunk that comes back after the cancel is not sent: the stream ends here.

@@ -484,8 +484,19 @@ async fn bench_bridged_job_against_the_direct_python_call() {
             .expect("run");
     }
     let bridged = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
+
+    // The host's own floor: the same calls on an instance that was never loaded, which the
+    // bridge answers at once, without Python.
+    let mut empty = plugin::library().instance().expect("instance");
+    let started = Instant::now();
+    for _ in 0..jobs {
+        empty.new_token();
+        let (result, _) = empty.run(&args, Metadata::new(), Some(&method)).await;
+        assert!(result.is_err());
+    }
+    let floor = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
     println!(
-        "bench: bridged {bridged:.1} us, direct {direct:.1} us, budget {:.1} us",
+        "bench: bridged {bridged:.1} us, direct {direct:.1} us, host floor {floor:.1} us, budget {:.1} us",
         2.0 * direct + 20.0
     );
 }
