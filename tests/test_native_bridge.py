@@ -9,12 +9,15 @@ appends the robustness tests' faults to its runner and runs the crate's fault an
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -157,6 +160,9 @@ def test_default_bridge_on_a_real_server(
         "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "Ada"}', "--using", "run"
     )
     assert "SUCCESS" in plain.stdout and "Hi, Ada!" in plain.stdout, plain.stdout
+    # The host in a box gives the same verdicts for the same job.
+    local = local_run(default_bridge, "--args", '{"name": "Ada"}', "--using", "run")
+    assert local["status"] == "SUCCESS" and local["result"] == {"message": "Hi, Ada!"}
     streamed = server.client(
         "job",
         "enqueue-for-stream",
@@ -169,6 +175,11 @@ def test_default_bridge_on_a_real_server(
     )
     assert "3 results received" in streamed.stdout, streamed.stdout
     assert "Hi, Ada Lovelace!" in streamed.stdout
+    local = local_run(
+        default_bridge, "--args", '{"name": "Ada Lovelace"}', "--using", "run", "--stream"
+    )
+    assert local["status"] == "SUCCESS" and len(local["chunks"]) == 3
+    assert local["chunks"][-1]["message"] == "Hi, Ada Lovelace!"
     unknown = server.client(
         "job",
         "enqueue",
@@ -181,10 +192,37 @@ def test_default_bridge_on_a_real_server(
         check=False,
     )
     assert "not found" in unknown.stdout + unknown.stderr
+    refused = subprocess.run(
+        [*local_command(default_bridge), "--args", "{}", "--using", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "unknown method 'nope'" in refused.stderr
     after = server.client(
         "job", "enqueue", "-w", "hw-bridge", "-a", '{"name": "again"}', "--using", "run"
     )
     assert "Hi, again!" in after.stdout, after.stdout
+
+
+def local_command(bridge: Bridge) -> list[str]:
+    """The plugin's CLI (the host in a box) with the worker's settings."""
+    python = str(bridge.venv / "bin" / "python")
+    return [python, "-m", bridge.package, "run", "--settings", '{"greeting": "Hi"}']
+
+
+def local_run(bridge: Bridge, *arguments: str) -> dict[str, Any]:
+    """One job through the host in a box; its ``--json`` record of that job."""
+    done = subprocess.run(
+        [*local_command(bridge), *arguments, "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    job: dict[str, Any] = json.loads(done.stdout)["jobs"][0]
+    return job
 
 
 def register(server: JobWorkerP, bridge: Bridge, folder: Path, runner: str, worker: str) -> str:
