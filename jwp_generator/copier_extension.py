@@ -54,9 +54,12 @@ def slugify(value: str) -> str:
     return python_slugify(value)
 
 
-def answer_problem(value: str, variable: str) -> str:
-    """The rule ``value`` breaks as ``variable``, or ``""`` (copier's validators want text)."""
-    problems = check_answers({variable: value})
+def answer_problem(value: str, variable: str, language: str = "python") -> str:
+    """The rule ``value`` breaks as ``variable``, or ``""`` (copier's validators want text).
+
+    ``language`` brings in the Rust flavor's extra rules for names.
+    """
+    problems = check_answers({variable: value, "language": language})
     return "; ".join(str(problem) for problem in problems if problem.variable == variable)
 
 

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
+from jwp_generator import cargo_checks
+from jwp_generator.flavors import language_of, remove_foreign_folders
 from jwp_generator.naming import split_methods
 from jwp_generator.recovery import shown_path
 from jwp_generator.rendering import write_method_files
@@ -94,6 +96,8 @@ def smoke_test(project: Path, package: str) -> str:
 
 
 def next_steps(answers: Mapping[str, str], folder: str) -> str:
+    if language_of(answers) == "rust":
+        return cargo_checks.next_steps(answers, folder)
     return (
         "Next steps:\n"
         f"  cd {shlex.quote(folder)}\n"
@@ -133,6 +137,13 @@ def python_warning(answers: Mapping[str, str]) -> str:
 
 def run_checks(project: Path, answers: Mapping[str, str], folder: str) -> str:
     """Compile and smoke-test; returns what to report. Raises ``FinishError`` on a failed check."""
+    if language_of(answers) == "rust":
+        if os.environ.get(SKIP_VARIABLE):
+            return f"Checks skipped ({SKIP_VARIABLE} is set): crate not built, tests not run."
+        try:
+            return cargo_checks.build_and_test(project, folder)
+        except cargo_checks.CargoError as error:
+            raise FinishError(str(error)) from None
     if os.environ.get(SKIP_VARIABLE):
         return f"Checks skipped ({SKIP_VARIABLE} is set): protos not compiled, smoke test not run."
     missing = missing_tools()
@@ -149,6 +160,8 @@ def run_checks(project: Path, answers: Mapping[str, str], folder: str) -> str:
 
 def by_hand(answers: Mapping[str, str], folder: str) -> str:
     """The commands that compile the protos and run the smoke test in the new project."""
+    if language_of(answers) == "rust":
+        return cargo_checks.by_hand(folder)
     return (
         f"  cd {shlex.quote(folder)}\n"
         '  python -m pip install -e ".[dev]"   # compiles the protos\n'
@@ -177,6 +190,7 @@ def main(
     project = project or Path.cwd()
     folder = shown_path(project, invocation_dir) if invocation_dir else str(project.resolve())
     try:
+        remove_foreign_folders(project, answers)
         write_method_files(project, answers)
         report = run_checks(project, answers, folder)
     except Exception as error:  # any failure is reported as text, never as a bare traceback
@@ -186,6 +200,7 @@ def main(
     print(
         f"Created {folder}: runner {answers['runner_name']}, "
         f"methods {methods} ({answers['streaming_mode']}).\n{report}\n"
-        f"{python_warning(answers)}{next_steps(answers, folder)}"
+        f"{python_warning(answers) if language_of(answers) != 'rust' else ''}"
+        f"{next_steps(answers, folder)}"
     )
     return 0

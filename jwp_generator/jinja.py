@@ -13,6 +13,9 @@ so that generated import lists pass ``ruff check`` whatever the method names are
 commas and trimmed; a snake_case name in PascalCase, as message names are made), so templates,
 the per-method protos and the answer checks derive names the same way.
 
+The tests ``python`` and ``rust`` (``{% if cookiecutter is rust %}Cargo.toml{% endif %}``) name
+the files of one language flavor (see ``jwp_generator.flavors``).
+
 ``python_text`` and ``markdown_text`` write free-text answers into Python string literals and
 Markdown as data (see ``jwp_generator.escaping``).
 
@@ -29,7 +32,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from jinja2 import Environment, pass_context
@@ -37,6 +40,7 @@ from jinja2.ext import Extension
 from jinja2.runtime import Context
 
 from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.flavors import LANGUAGES, language_of
 from jwp_generator.naming import pascal_case, split_methods
 from jwp_generator.recovery import recovery
 from jwp_generator.validation import VARIABLES, check_answers, refusal
@@ -91,6 +95,15 @@ def checked_folder_name(context: Context, slug: str) -> str:
     return slug
 
 
+def _flavor_test(language: str) -> Callable[[object], bool]:
+    """The Jinja test ``answers is <language>``, used in conditional file names."""
+
+    def test(answers: object) -> bool:
+        return isinstance(answers, Mapping) and language_of(answers) == language
+
+    return test
+
+
 class GeneratorExtension(Extension):
     """Adds ``generator_root``, the text filters, and the answer check on the folder name."""
 
@@ -104,6 +117,8 @@ class GeneratorExtension(Extension):
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text
         environment.filters["jwp_checked_folder_name"] = checked_folder_name
+        for language in LANGUAGES:
+            environment.tests[language] = _flavor_test(language)
 
     def preprocess(self, source: str, name: str | None, filename: str | None = None) -> str:
         """Route the project folder's name through the answer check."""

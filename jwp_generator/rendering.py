@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from jwp_generator.flavors import proto_folder
 from jwp_generator.naming import message_names, split_methods
 
 ARGS_PROTO = """\
@@ -74,7 +75,7 @@ def write_method_files(project: Path, answers: Mapping[str, str]) -> list[Path]:
     A file that exists is the user's and is left alone: the step can run again on a project
     (copier runs its tasks after every update) without undoing the user's edits.
     """
-    proto_dir = project / "src" / answers["package_name"] / "protos"
+    proto_dir = project / proto_folder(answers)
     written = []
     for name, text in method_files(answers).items():
         path = proto_dir / name

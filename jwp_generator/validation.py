@@ -149,6 +149,29 @@ DEPENDENCY_IMPORT_NAMES = frozenset(
         "tests",
     }
 )
+# Rust's keywords, strict and reserved, in every edition (2018's `async`, `await`, `dyn`, `try`;
+# 2024's `gen`): a crate, module or function so named needs `r#` everywhere, and Cargo refuses
+# such a package name.
+RUST_KEYWORDS = frozenset(
+    {
+        *("as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn"),
+        *("for", "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref"),
+        *("return", "self", "Self", "static", "struct", "super", "trait", "true", "type"),
+        *("unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become"),
+        *("box", "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual"),
+        *("yield", "try", "gen"),
+    }
+)
+# Library names a Rust plugin must not take: the language's own crates (Cargo refuses them as
+# package names) and the crates the generated plugin depends on, which it would shadow.
+RUST_RESERVED_CRATES = frozenset(
+    {
+        *("std", "core", "alloc", "proc_macro", "test", "build", "deps", "examples"),
+        *("incremental", "jobworkerp_plugin_abi", "jobworkerp_plugin_abi_macros", "async_ffi"),
+        *("prost", "prost_build", "prost_types", "protoc_bin_vendored", "tokio", "libloading"),
+        *("serde_json", "plugin", "framework", "runner", "protos"),
+    }
+)
 # The generated package exports these; the runner class ``<runner_name>Runner`` must differ.
 FRAMEWORK_EXPORTS = frozenset({"MultiMethodPluginRunner"})
 # The choice variables and their values, read from the template's own questions: cookiecutter
@@ -193,6 +216,7 @@ BIDI_CONTROLS = frozenset(
 
 EXAMPLES = {
     "plugin_name": "Hello World",
+    "language": "python",
     "plugin_slug": "hello-world",
     "package_name": "hello_world",
     "runner_name": "HelloWorld",
@@ -205,6 +229,8 @@ EXAMPLES = {
     "python_min": "3.10",
 }
 VARIABLES = tuple(EXAMPLES)
+# A Rust-refused name gets this suffix in the valid example (``fn`` -> ``fn-plugin``).
+RUST_SUFFIXES = {"plugin_slug": "-plugin", "package_name": "_plugin"}
 
 
 class Problem:
@@ -370,6 +396,43 @@ def runner_failure(value: str) -> Failure | None:
             f"would name the runner class {value}Runner, which the framework already exports",
         )
     return None
+
+
+def rust_name_failure(value: str, what: str) -> Failure | None:
+    """The Rust flavor's extra rules for a crate, library or method name."""
+    if value in RUST_KEYWORDS or value.replace("-", "_") in RUST_KEYWORDS:
+        return "rust-keyword", f"is a Rust keyword, which cannot name a {what}"
+    if what != "function" and value.replace("-", "_") in RUST_RESERVED_CRATES:
+        return (
+            "rust-reserved",
+            f"is the name of a Rust built-in or dependency crate, which cannot name the {what}",
+        )
+    return None
+
+
+def rust_failures(answers: Mapping[str, str]) -> Iterator[tuple[str, Failure]]:
+    """(variable, failure) for every Rust rule the answers break (``language=rust`` only)."""
+    if answers.get("language") != "rust":
+        return
+    for variable, what in (("plugin_slug", "Cargo package"), ("package_name", "library")):
+        value = answers.get(variable)
+        if isinstance(value, str) and (failure := rust_name_failure(value, what)):
+            yield variable, failure
+    methods = answers.get("methods")
+    if isinstance(methods, str):
+        for name in split_methods(methods):
+            if failure := rust_name_failure(name, "function"):
+                yield "methods", (failure[0], f"method {name!r} {failure[1]}")
+
+
+def rust_example(variable: str, answers: Mapping[str, str]) -> str:
+    """A value of ``variable`` that passes the Python and the Rust rules."""
+    if variable == "methods":
+        return "run"
+    rule = slug_failure if variable == "plugin_slug" else package_failure
+    candidate = answers[variable] + RUST_SUFFIXES[variable]
+    passes = rule(candidate) is None and rust_name_failure(candidate, variable) is None
+    return candidate if passes else EXAMPLES[variable]
 
 
 def method_failure(value: str) -> Failure | None:
@@ -541,6 +604,21 @@ def check_answers(answers: Mapping[str, object]) -> list[Problem]:
         if variable in texts and (failure := choice_failure(variable, texts[variable])):
             problems.append(
                 Problem(variable, texts[variable], failure[1], EXAMPLES[variable], failure[0])
+            )
+    refused = {problem.variable for problem in problems}
+    derived = _derived_from_slug(texts.get("plugin_slug"))
+    for variable, (code, sentence) in rust_failures(texts):
+        # One problem per variable; a package name derived from a refused slug follows the slug.
+        from_refused_slug = (
+            variable == "package_name"
+            and "plugin_slug" in refused
+            and derived is not None
+            and texts[variable] == derived[0]
+        )
+        if variable not in refused and not from_refused_slug:
+            refused.add(variable)
+            problems.append(
+                Problem(variable, texts[variable], sentence, rust_example(variable, texts), code)
             )
     order = {variable: index for index, variable in enumerate(VARIABLES)}
     return sorted(problems, key=lambda problem: order[problem.variable])

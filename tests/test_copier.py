@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import yaml
 
+from jwp_generator.flavors import FLAVOR_FOLDERS
 from tests.support import CHOICES, TEMPLATE
 from tests.tree_support import GIT_IDENTITY, commit, differences, git, template_repo, tree
 
@@ -85,7 +86,11 @@ def test_copier_yml_asks_what_cookiecutter_json_asks() -> None:
             # Plain and derived defaults alike: copier names answers without "cookiecutter.".
             assert question["default"] == value.replace("cookiecutter.", ""), key
             assert question["help"] == prompts[key], key
-            assert question["validator"] == f"{{{{ {key} | jwp_problem('{key}') }}}}", key
+            # After `language`, a validator also applies that flavor's rules.
+            flavored = (
+                ", language" if questions().index(key) > questions().index("language") else ""
+            )
+            assert question["validator"] == f"{{{{ {key} | jwp_problem('{key}'{flavored}) }}}}", key
 
 
 def test_copier_yml_passes_every_answer_to_the_template() -> None:
@@ -97,6 +102,24 @@ def test_copier_yml_passes_every_answer_to_the_template() -> None:
     assert all(key == value for key, value in pairs)
     assert copier_yml()["_subdirectory"] == "{% raw %}{{cookiecutter.plugin_slug}}{% endraw %}"
     assert "{{cookiecutter.plugin_slug}}" in {path.name for path in TEMPLATE.iterdir()}
+
+
+def test_copier_excludes_the_folders_the_hook_removes() -> None:
+    """copier.yml's ``_exclude`` is jwp_generator.flavors' folder list, entry for entry.
+
+    Each pattern starts with ``/``: copier reads them as .gitignore lines, where ``protos``
+    alone would also exclude the Python package's ``protos`` folder.
+    """
+    expected = [
+        "{% if cookiecutter.language != '"
+        + language
+        + "' %}/"
+        + folder.replace("{package_name}", "{{ cookiecutter.package_name }}")
+        + "{% endif %}"
+        for language, folders in FLAVOR_FOLDERS.items()
+        for folder in folders
+    ]
+    assert copier_yml()["_exclude"] == expected
 
 
 @pytest.fixture

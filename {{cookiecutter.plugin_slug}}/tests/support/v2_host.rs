@@ -1,0 +1,1 @@
+../../native/tests/support/v2_host.rs
