@@ -22,6 +22,7 @@ to ``generator_fuzz_report.json`` in pytest's base temporary folder.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,7 +46,7 @@ from jwp_generator.validation import (
     SNAKE_RE,
     check_answers,
 )
-from tests.support import CHOICES, TEMPLATE
+from tests.support import CHOICES, SKIP_VARIABLE, TEMPLATE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -214,6 +215,11 @@ def predict(answers: dict[str, str]) -> tuple[str, Any]:
 
 
 def run_cookiecutter(answers: dict[str, str], workdir: Path) -> subprocess.CompletedProcess[str]:
+    """The command line on ``answers``; a Rust render skips its cargo checks.
+
+    The crate's build and tests are test_rust_flavor.py's: here the names, the files and the
+    refusals are what varies.
+    """
     config = workdir / "config.yaml"
     config.write_text(
         f'cookiecutters_dir: "{workdir / "cache"}"\nreplay_dir: "{workdir / "replay"}"\n', "utf-8"
@@ -221,8 +227,11 @@ def run_cookiecutter(answers: dict[str, str], workdir: Path) -> subprocess.Compl
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "--config-file", str(config)]
     command += ["-o", str(workdir / "out"), str(TEMPLATE)]
     command += [f"{key}={value}" for key, value in answers.items()]
+    env = dict(os.environ)
+    if answers.get("language") == "rust":
+        env[SKIP_VARIABLE] = "1"
     return subprocess.run(
-        command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL
+        command, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL, env=env
     )
 
 
@@ -261,8 +270,11 @@ def check_answer_set(answers: dict[str, str]) -> None:
             effective = detail
             assert result.returncode == 0, context
             assert made == [effective["plugin_slug"]], context
-            assert "Protos compiled. smoke test passed" in result.stdout, context
             project = out / effective["plugin_slug"]
+            if effective["language"] == "rust":
+                check_rust_project(project, effective, context)
+                return
+            assert "Protos compiled. smoke test passed" in result.stdout, context
             protos = project / "src" / effective["package_name"] / "protos"
             for method in split_methods(effective["methods"]):
                 assert (protos / f"{method}_args_pb2.py").is_file(), context
@@ -270,6 +282,14 @@ def check_answer_set(answers: dict[str, str]) -> None:
             pyproject = tomllib.loads((project / "pyproject.toml").read_text("utf-8"))
             assert pyproject["project"]["description"] == effective["description"]
             assert pyproject["project"]["name"] == effective["plugin_slug"]
+
+
+def check_rust_project(project: Path, effective: dict[str, str], context: str) -> None:
+    protos = project / "protos"
+    for method in split_methods(effective["methods"]):
+        assert (protos / f"{method}_args.proto").is_file(), context
+        assert (protos / f"{method}_result.proto").is_file(), context
+    assert not (project / "pyproject.toml").exists(), context
 
 
 COMMON = settings(
