@@ -1,7 +1,9 @@
 """The Rust flavor's post-generation checks: ``cargo build`` and the crate's own tests.
 
 The crate's tests drive the built library through a V2 test host, so together they are the
-smoke test. Without cargo the project is still complete: the summary says what to run.
+smoke test. Without cargo, or when its dependencies cannot be fetched (offline, or GitHub out of
+reach: the ABI crates come from JobWorkerP's repository), the project is still complete and
+kept: the summary says what to run. A build or a test that fails is a failed check.
 """
 
 from __future__ import annotations
@@ -19,6 +21,14 @@ SHOWN_OUTPUT_LINES = 30
 
 class CargoError(Exception):
     """A cargo step of the new crate failed."""
+
+
+# What cargo says when a source is out of reach, as opposed to a manifest it refuses.
+UNREACHABLE_MARKERS = ("Unable to update", "failed to fetch", "failed to download")
+
+
+def unreachable(stderr: str) -> bool:
+    return any(marker in stderr for marker in UNREACHABLE_MARKERS)
 
 
 def by_hand(folder: str) -> str:
@@ -39,7 +49,7 @@ def tail(text: str) -> str:
     return "\n".join(text.strip().splitlines()[-SHOWN_OUTPUT_LINES:])
 
 
-def run_cargo(arguments: list[str], project: Path) -> None:
+def run_cargo(arguments: list[str], project: Path) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("cargo")
     assert binary is not None
     try:
@@ -55,6 +65,11 @@ def run_cargo(arguments: list[str], project: Path) -> None:
         raise CargoError(
             f"cargo {' '.join(arguments)} did not finish within {CARGO_TIMEOUT_SECONDS} seconds"
         ) from None
+    return child
+
+
+def checked(arguments: list[str], project: Path) -> None:
+    child = run_cargo(arguments, project)
     if child.returncode != 0:
         raise CargoError(f"cargo {' '.join(arguments)} failed:\n{tail(child.stderr)}")
 
@@ -66,6 +81,16 @@ def build_and_test(project: Path, folder: str) -> str:
             "Checks skipped: cargo not found. The project is complete; to build and test it:\n"
             f"{by_hand(folder)}"
         )
-    run_cargo(["build", "--quiet"], project)
-    run_cargo(["test", "--quiet"], project)
+    fetched = run_cargo(["fetch", "--quiet"], project)
+    if fetched.returncode != 0 and not unreachable(fetched.stderr):
+        raise CargoError(f"cargo fetch failed:\n{tail(fetched.stderr)}")
+    if fetched.returncode != 0:
+        reason = tail(fetched.stderr).splitlines()[-1:] or ["no reason given"]
+        return (
+            f"Checks skipped: cargo could not fetch the dependencies ({reason[0].strip()}).\n"
+            f"The project is complete; once they can be fetched, build and test it:\n"
+            f"{by_hand(folder)}"
+        )
+    checked(["build", "--quiet"], project)
+    checked(["test", "--quiet"], project)
     return "Crate built; its tests (the V2 test host on the built library) passed."
