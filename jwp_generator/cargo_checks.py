@@ -74,6 +74,30 @@ def checked(arguments: list[str], project: Path) -> None:
         raise CargoError(f"cargo {' '.join(arguments)} failed:\n{tail(child.stderr)}")
 
 
+def format_sources(project: Path) -> str | None:
+    """Lay the new crate's Rust files out as ``cargo fmt`` does; what to report if it cannot.
+
+    The template writes the Rust files close to rustfmt's layout, but how rustfmt wraps a line
+    depends on the names in it (a method list, a runner name), so the layout is finished here,
+    with the user's own rustfmt: ``cargo fmt --check`` then passes from the first commit.
+    """
+    binary = shutil.which("rustfmt")
+    if binary is None:
+        return "rustfmt not found: run `cargo fmt` once it is installed."
+    sources = [project / "src" / "lib.rs", *sorted((project / "tests").glob("*.rs"))]
+    child = subprocess.run(
+        [binary, "--edition", "2024", *map(str, sources)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=CARGO_TIMEOUT_SECONDS,
+    )
+    if child.returncode != 0:
+        raise CargoError(f"rustfmt failed on the new crate:\n{tail(child.stderr)}")
+    return None
+
+
 def build_and_test(project: Path, folder: str) -> str:
     """Build the crate and run its tests; returns what to report."""
     if shutil.which("cargo") is None:

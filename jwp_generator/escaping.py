@@ -42,6 +42,19 @@ def python_text(value: str) -> str:
     return "".join(pieces)
 
 
+def rust_text(value: str) -> str:
+    """The inside of a double-quoted Rust string literal; the source stays ASCII."""
+    pieces = []
+    for char in value:
+        if char in '\\"':
+            pieces.append(f"\\{char}")
+        elif 0x20 <= ord(char) < 0x7F:
+            pieces.append(char)
+        else:
+            pieces.append(f"\\u{{{ord(char):x}}}")
+    return "".join(pieces)
+
+
 def markdown_text(value: str) -> str:
     """One line of Markdown that renders as ``value`` itself, not as markup."""
     escaped = "".join(f"\\{char}" if char in MARKDOWN_INLINE else char for char in value)

@@ -138,12 +138,16 @@ def python_warning(answers: Mapping[str, str]) -> str:
 def run_checks(project: Path, answers: Mapping[str, str], folder: str) -> str:
     """Compile and smoke-test; returns what to report. Raises ``FinishError`` on a failed check."""
     if language_of(answers) == "rust":
-        if os.environ.get(SKIP_VARIABLE):
-            return f"Checks skipped ({SKIP_VARIABLE} is set): crate not built, tests not run."
         try:
-            return cargo_checks.build_and_test(project, folder)
+            # Part of writing the files, so it runs even when the checks are skipped.
+            unformatted = cargo_checks.format_sources(project)
+            if os.environ.get(SKIP_VARIABLE):
+                report = f"Checks skipped ({SKIP_VARIABLE} is set): crate not built, tests not run."
+            else:
+                report = cargo_checks.build_and_test(project, folder)
         except cargo_checks.CargoError as error:
             raise FinishError(str(error)) from None
+        return report if unformatted is None else f"{report}\n{unformatted}"
     if os.environ.get(SKIP_VARIABLE):
         return f"Checks skipped ({SKIP_VARIABLE} is set): protos not compiled, smoke test not run."
     missing = missing_tools()

@@ -11,13 +11,14 @@ so that generated import lists pass ``ruff check`` whatever the method names are
 
 ``method_names`` and ``pascal`` are ``jwp_generator.naming``'s rules (the method list split at
 commas and trimmed; a snake_case name in PascalCase, as message names are made), so templates,
-the per-method protos and the answer checks derive names the same way.
+the per-method protos and the answer checks derive names the same way. ``rust_type`` is the
+name prost-build gives a message's Rust type (``HTTPArgs`` becomes ``HttpArgs``).
 
 The tests ``python`` and ``rust`` (``{% if cookiecutter is rust %}Cargo.toml{% endif %}``) name
 the files of one language flavor (see ``jwp_generator.flavors``).
 
-``python_text`` and ``markdown_text`` write free-text answers into Python string literals and
-Markdown as data (see ``jwp_generator.escaping``).
+``python_text``, ``rust_text`` and ``markdown_text`` write free-text answers into Python and Rust
+string literals and Markdown as data (see ``jwp_generator.escaping``).
 
 Cookiecutter creates the project folder before it would run a pre-generation hook, and a
 refused hook only removes that one folder: a slug such as ``a/b`` would leave ``a/`` behind. So the
@@ -39,9 +40,9 @@ from jinja2 import Environment, pass_context
 from jinja2.ext import Extension
 from jinja2.runtime import Context
 
-from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.escaping import markdown_text, python_text, rust_text
 from jwp_generator.flavors import LANGUAGES, language_of
-from jwp_generator.naming import pascal_case, split_methods
+from jwp_generator.naming import pascal_case, rust_type_name, split_methods
 from jwp_generator.recovery import recovery
 from jwp_generator.validation import VARIABLES, check_answers, refusal
 
@@ -114,8 +115,10 @@ class GeneratorExtension(Extension):
         environment.filters["natural_sort"] = natural_sort
         environment.filters["method_names"] = split_methods
         environment.filters["pascal"] = pascal_case
+        environment.filters["rust_type"] = rust_type_name
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text
+        environment.filters["rust_text"] = rust_text
         environment.filters["jwp_checked_folder_name"] = checked_folder_name
         for language in LANGUAGES:
             environment.tests[language] = _flavor_test(language)

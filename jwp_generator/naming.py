@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def split_methods(methods: str) -> list[str]:
     """The method names of a comma-separated answer, blanks around commas ignored."""
@@ -17,3 +19,30 @@ def message_names(method: str) -> tuple[str, str]:
     """The args and result message names of a method."""
     stem = pascal_case(method)
     return f"{stem}Args", f"{stem}Result"
+
+
+def rust_type_name(name: str) -> str:
+    """The Rust type prost-build makes of a proto message name (``HTTPArgs`` -> ``HttpArgs``).
+
+    prost-build converts message names with heck's UpperCamelCase, followed here step by step:
+    words split at non-alphanumerics, after a lowercase letter (digits between them kept with
+    it) that an uppercase one follows, and before the last capital of a run that a lowercase
+    letter follows; each word then gets one capital and lowercase for the rest.
+    """
+    words: list[str] = []
+    for part in re.split(r"[^0-9A-Za-z]+", name):
+        start, case = 0, ""  # case: "lower"/"upper" of the word's last cased letter so far
+        for index, char in enumerate(part[:-1]):
+            following = part[index + 1]
+            here = "lower" if char.islower() else "upper" if char.isupper() else case
+            if here == "lower" and following.isupper():
+                words.append(part[start : index + 1])
+                start, case = index + 1, ""
+            elif case == "upper" and char.isupper() and following.islower():
+                words.append(part[start:index])
+                start, case = index, ""
+            else:
+                case = here
+        if part:
+            words.append(part[start:])
+    return "".join(word[:1].upper() + word[1:].lower() for word in words if word)

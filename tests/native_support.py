@@ -14,6 +14,7 @@ every session, so the dependencies compile once.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -43,13 +44,13 @@ def patch_options() -> list[str]:
 
 
 def write_lockfile(native: Path) -> None:
-    """``native/Cargo.lock`` of the patched graph, locked from a path-dependency copy."""
-    scratch = native.parent / ".lock-scratch"
+    """``<crate>/Cargo.lock`` of the patched graph, locked from a path-dependency copy."""
+    scratch = native.parent / f".lock-scratch-{native.name}"
     (scratch / "src").mkdir(parents=True, exist_ok=True)
     manifest = (native / "Cargo.toml").read_text("utf-8")
     assert GIT_SPEC in manifest, "the generated Cargo.toml no longer pins the ABI by git rev"
     manifest = manifest.replace(GIT_SPEC, f'path = "{VENDOR / ABI_CRATES[0]}"')
-    manifest = manifest.replace('build = "build.rs"\n', "")
+    manifest = re.sub(r'(?m)^build = ".*"\n', "", manifest)
     (scratch / "Cargo.toml").write_text(manifest, "utf-8")
     (scratch / "src" / "lib.rs").write_text("", "utf-8")
     cargo_run(["generate-lockfile"], scratch, None)

@@ -13,6 +13,7 @@ import ast
 import email.utils
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ from hypothesis import strategies as st
 from jinja2.exceptions import TemplateSyntaxError
 from markdown_it import MarkdownIt
 
-from jwp_generator.escaping import markdown_text, python_text
+from jwp_generator.escaping import markdown_text, python_text, rust_text
 from jwp_generator.validation import BIDI_CONTROLS, text_failure
 from tests.support import render, render_cli
 
@@ -274,3 +275,15 @@ def test_python_text_is_an_ascii_literal_of_the_text(text: str) -> None:
 def test_markdown_text_renders_as_the_text_itself(text: str) -> None:
     readme = f"# {markdown_text(text)}\n\n{markdown_text(text)}\n"
     assert markdown_blocks(readme) == [("h1", text), ("p", text)]
+
+
+RUST_ESCAPE = re.compile(r'\\(?:u\{([0-9a-f]+)\}|(["\\]))')
+
+
+@given(st.text(max_size=200))
+def test_rust_text_is_an_ascii_literal_of_the_text(text: str) -> None:
+    literal = rust_text(text)
+    assert literal.isascii()
+    assert not re.search(r'(?<!\\)"', literal.replace("\\\\", ""))
+    decoded = RUST_ESCAPE.sub(lambda m: m.group(2) or chr(int(m.group(1), 16)), literal)
+    assert decoded == text

@@ -11,7 +11,7 @@ import pytest
 from jinja2 import Environment
 
 from jwp_generator.jinja import GeneratorExtension
-from jwp_generator.naming import message_names, pascal_case, split_methods
+from jwp_generator.naming import message_names, pascal_case, rust_type_name, split_methods
 
 ENV = Environment(extensions=[GeneratorExtension])
 METHOD_LISTS = ["run", " run , summarize_text", "step9,step10", "a_b_c,x1_2y", "run,", "UPPER_case"]
@@ -37,3 +37,24 @@ def test_split_methods_and_pascal_case() -> None:
     assert split_methods("run,,x") == ["run", "", "x"]
     assert pascal_case("summarize_text") == "SummarizeText"
     assert pascal_case("step9x") == "Step9x"  # Jinja's title, not str.title ("Step9X")
+
+
+# Pairs printed by heck 0.5's to_upper_camel_case, which prost-build 0.14 applies to messages.
+HECK_UPPER_CAMEL = {
+    "HTTPArgs": "HttpArgs",
+    "A2Bc": "A2Bc",
+    "aB2C": "AB2c",
+    "AB2cArgs": "Ab2cArgs",
+    "ABArgs": "AbArgs",
+    "X9yZArgs": "X9yZArgs",
+    "a2B": "A2B",
+    "MyHTTPRunnerSettings": "MyHttpRunnerSettings",
+    "HelloWorldSettings": "HelloWorldSettings",
+}
+
+
+@pytest.mark.parametrize(("message", "rust"), sorted(HECK_UPPER_CAMEL.items()))
+def test_rust_type_names_are_prost_build_s(message: str, rust: str) -> None:
+    assert rust_type_name(message) == rust
+    env = Environment(extensions=[GeneratorExtension])
+    assert env.from_string("{{ name | rust_type }}").render(name=message) == rust

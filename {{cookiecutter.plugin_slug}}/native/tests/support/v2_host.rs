@@ -243,6 +243,34 @@ impl Instance {
     }
 }
 
+impl Instance {
+    /// `run_stream` to a reader that never reads (a sink of one chunk), under a time limit:
+    /// `None` when the host would have dropped the job. The reader is handed back: it sees
+    /// the end of the stream once the plugin lets go of the sink, that is once its task ends.
+    pub async fn run_stream_stalled(
+        &mut self,
+        args: &[u8],
+        using: Option<&str>,
+        limit: Duration,
+    ) -> (Option<Result<Metadata, String>>, mpsc::Receiver<Vec<u8>>) {
+        let (sender, receiver) = mpsc::channel::<Vec<u8>>(1);
+        let future = unsafe {
+            (self.vtable.run_stream)(
+                self.state,
+                FfiBytes::from_vec(args.to_vec()),
+                string_map_to_kv(Metadata::new()),
+                option_str_to_ffi(using),
+                OutputSink::from_sender(sender),
+            )
+        };
+        let end = tokio::time::timeout(limit, future).await.ok().map(|end| match end {
+            FfiResult::Ok(metadata) => Ok(kv_to_string_map(metadata)),
+            FfiResult::Err(error) => Err(text(error)),
+        });
+        (end, receiver)
+    }
+}
+
 /// The library built next to the test binary (`target/<profile>/lib<name>.so`).
 pub fn built_library(lib_name: &str) -> PathBuf {
     if let Ok(path) = std::env::var("JWP_PLUGIN_LIBRARY") {

@@ -1,0 +1,195 @@
+//! `PluginV2` for any runner: what JobWorkerP calls through the vtable.
+//!
+//! The constructor (`Plugin::default()`) only makes an empty value: JobWorkerP builds an
+//! instance for every schema read and every job of a non-static worker. Identity and schemas
+//! come from the runner's table (built on first use) and the embedded protos; `load()` starts
+//! the plugin's runtime, decodes the settings and builds the runner. Each job runs as a task
+//! of that runtime, raced against the job's cancellation token: a cancel, or the host's
+//! timeout (it drops the job's future and fires the token), ends the task at its next await.
+
+use super::json_schema::message_schema;
+use super::protos;
+use super::runtime::runtime;
+use super::schema::{MethodJsonSchema, MethodSchema};
+use super::table::{MethodTable, Row, Runner, Work, decode};
+use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2};
+use prost::Message;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+pub struct Plugin<R: Runner> {
+    table: OnceLock<MethodTable<R>>,
+    runner: Option<Arc<R>>,
+    token: Option<CancelToken>,
+}
+
+impl<R: Runner> Default for Plugin<R> {
+    fn default() -> Self {
+        Self {
+            table: OnceLock::new(),
+            runner: None,
+            token: None,
+        }
+    }
+}
+
+const CANCELLED: &str = "cancelled";
+
+impl<R: Runner> Plugin<R> {
+    fn table(&self) -> &MethodTable<R> {
+        self.table.get_or_init(R::methods)
+    }
+
+    /// The loaded runner and the row `using` names.
+    fn prepare(&self, using: Option<&str>) -> Result<(Arc<R>, &Row<R>), String> {
+        let runner = self
+            .runner
+            .clone()
+            .ok_or("the plugin is not loaded: JobWorkerP calls load() before a job")?;
+        Ok((runner, self.table().resolve(using)?))
+    }
+
+    /// Runs `work` as a task of the plugin's runtime until it ends or the job is cancelled.
+    async fn perform<T: Send + 'static>(&self, name: &str, work: Work<T>) -> Result<T, String> {
+        let token = self.token.clone();
+        let task = runtime()?.spawn(async move {
+            match token {
+                Some(token) => tokio::select! {
+                    biased;
+                    () = token.cancelled() => Err(CANCELLED.to_string()),
+                    done = work => done,
+                },
+                None => work.await,
+            }
+        });
+        match task.await {
+            Ok(done) => done,
+            Err(error) if error.is_panic() => Err(format!("method '{name}' panicked")),
+            Err(error) => Err(format!("method '{name}' did not finish: {error}")),
+        }
+    }
+
+    fn schema_of(row: &Row<R>) -> MethodSchema {
+        MethodSchema {
+            // The table was checked by load(); an instance JobWorkerP never loads still
+            // answers, and a missing file (which `cargo test` reports) reads as "".
+            args_proto: protos::text(row.args_file())
+                .unwrap_or_default()
+                .to_string(),
+            result_proto: protos::text(row.result_file())
+                .unwrap_or_default()
+                .to_string(),
+            description: Some(row.description.clone()),
+            output_type: row.output_type() as i32,
+            require_client_stream: false,
+            client_stream_data_proto: None,
+        }
+    }
+
+    fn json_schema_of(row: &Row<R>) -> MethodJsonSchema {
+        let schema = |file: &str| {
+            protos::first_message(file)
+                .map(|(message, _)| message_schema(message))
+                .unwrap_or_default()
+        };
+        MethodJsonSchema {
+            args_schema: schema(row.args_file()),
+            result_schema: Some(schema(row.result_file())),
+            client_stream_data_schema: None,
+        }
+    }
+}
+
+#[jobworkerp_plugin_abi::async_trait::async_trait]
+impl<R: Runner> PluginV2 for Plugin<R> {
+    fn name(&self) -> String {
+        self.table().name.clone()
+    }
+
+    fn description(&self) -> String {
+        self.table().description.clone()
+    }
+
+    fn runner_settings_proto(&self) -> String {
+        protos::text("settings.proto")
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    fn settings_schema(&self) -> String {
+        protos::first_message("settings.proto")
+            .map(|(message, _)| message_schema(message))
+            .unwrap_or_default()
+    }
+
+    fn method_proto_map(&self) -> HashMap<String, Vec<u8>> {
+        let rows = &self.table().rows;
+        rows.iter()
+            .map(|row| (row.name.clone(), Self::schema_of(row).encode_to_vec()))
+            .collect()
+    }
+
+    fn method_json_schema_map(&self) -> Option<HashMap<String, Vec<u8>>> {
+        let rows = &self.table().rows;
+        let map = rows.iter().map(|row| {
+            let schema = Self::json_schema_of(row).encode_to_vec();
+            (row.name.clone(), schema)
+        });
+        Some(map.collect())
+    }
+
+    fn set_cancellation_token(&mut self, token: CancelToken) {
+        self.token = Some(token);
+    }
+
+    async fn load(&mut self, settings: Vec<u8>) -> Result<(), String> {
+        let runtime = runtime()?;
+        self.table().check()?;
+        let settings = decode::<R::Settings>(&settings, "settings")?;
+        let runner = runtime
+            .spawn_blocking(move || R::load(settings))
+            .await
+            .map_err(|error| format!("load() did not finish: {error}"))??;
+        self.runner = Some(Arc::new(runner));
+        Ok(())
+    }
+
+    async fn run(
+        &mut self,
+        args: Vec<u8>,
+        metadata: HashMap<String, String>,
+        using: Option<String>,
+    ) -> (Result<Vec<u8>, String>, HashMap<String, String>) {
+        let outcome = async {
+            let (runner, row) = self.prepare(using.as_deref())?;
+            let answer = row.answer.as_ref().ok_or_else(|| {
+                format!(
+                    "method '{}' only streams: send it a streaming request",
+                    row.name
+                )
+            })?;
+            self.perform(&row.name, answer(runner, &args)?).await
+        };
+        (outcome.await, metadata)
+    }
+
+    async fn run_stream(
+        &mut self,
+        args: Vec<u8>,
+        metadata: HashMap<String, String>,
+        using: Option<String>,
+        output: HighLevelSink,
+    ) -> Result<HashMap<String, String>, String> {
+        let (runner, row) = self.prepare(using.as_deref())?;
+        let stream = row.stream.as_ref().ok_or_else(|| {
+            format!(
+                "method '{}' does not stream: send it a non-streaming request",
+                row.name
+            )
+        })?;
+        // The args are decoded before the first chunk: an error then fails the job itself.
+        self.perform(&row.name, stream(runner, &args, output)?)
+            .await?;
+        Ok(metadata)
+    }
+}

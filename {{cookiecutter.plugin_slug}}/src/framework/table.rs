@@ -1,0 +1,242 @@
+//! The method table: what a runner declares, and the typed handlers behind each row.
+//!
+//! A row names a method, its description, its args and result messages (the type parameters,
+//! checked against the first messages of `protos/<method>_args.proto` and
+//! `protos/<method>_result.proto`) and its handlers. The output type follows from the
+//! handlers: `answer` only is NON_STREAMING, `stream` only is STREAMING, both are BOTH. A
+//! handler of the wrong type is a compile error at its row.
+
+use super::DEFAULT_METHOD_NAME;
+use super::protos;
+use jobworkerp_plugin_abi::HighLevelSink;
+use prost::{Message, Name};
+use std::collections::HashSet;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// What the author implements: settings handling and the method table.
+pub trait Runner: Sized + Send + Sync + 'static {
+    /// The first message of `protos/settings.proto`.
+    type Settings: Message + Name + Default;
+
+    /// Builds a runner from a worker's settings (all defaults when it has none). Runs once
+    /// per instance, on a blocking thread of the plugin's runtime: heavy set-up belongs here.
+    fn load(settings: Self::Settings) -> Result<Self, String>;
+
+    /// The plugin's name, description and methods. Called without `load()` (JobWorkerP reads
+    /// the schemas of an instance it never loads), so it must be cheap and must not fail.
+    fn methods() -> MethodTable<Self>;
+}
+
+/// JobWorkerP's `StreamingOutputType`: only a guard at enqueue time; the job's streaming
+/// type, not this, decides whether `run` or `run_stream` is called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutputType {
+    NonStreaming = 0,
+    Streaming = 1,
+    Both = 2,
+}
+
+/// The stream a `stream` handler writes its chunks to. JobWorkerP's LLM tool path keeps only
+/// a stream's last chunk, so the last one must carry the complete result.
+pub struct Chunks<T> {
+    sink: HighLevelSink,
+    chunk: PhantomData<fn(T)>,
+}
+
+impl<T: Message> Chunks<T> {
+    /// Sends one chunk; fails when the host stopped reading (the job is over).
+    pub async fn send(&self, chunk: T) -> Result<(), String> {
+        self.sink.send(chunk.encode_to_vec()).await
+    }
+}
+
+/// A job's work, ready to run as a task of the plugin's runtime.
+pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
+type AnswerFn<R> = Arc<dyn Fn(Arc<R>, &[u8]) -> Result<Work<Vec<u8>>, String> + Send + Sync>;
+type StreamFn<R> =
+    Arc<dyn Fn(Arc<R>, &[u8], HighLevelSink) -> Result<Work<()>, String> + Send + Sync>;
+
+/// One row of the table, with its args type `A` and result type `T`.
+pub struct Method<R, A, T> {
+    name: String,
+    description: String,
+    answer: Option<AnswerFn<R>>,
+    stream: Option<StreamFn<R>>,
+    messages: PhantomData<fn(A) -> T>,
+}
+
+impl<R: Runner, A: Message + Name + Default, T: Message + Name + 'static> Method<R, A, T> {
+    pub fn new(name: &str, description: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            description: description.to_string(),
+            answer: None,
+            stream: None,
+            messages: PhantomData,
+        }
+    }
+
+    /// The handler of a plain job: the whole result at once.
+    pub fn answer<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Arc<R>, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, String>> + Send + 'static,
+    {
+        self.answer = Some(Arc::new(move |runner, args| {
+            let work = handler(runner, decode::<A>(args, "args")?);
+            Ok(Box::pin(async move {
+                work.await.map(|result| result.encode_to_vec())
+            }))
+        }));
+        self
+    }
+
+    /// The handler of a streamed job: chunks sent one by one.
+    pub fn stream<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Arc<R>, A, Chunks<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.stream = Some(Arc::new(move |runner, args, sink| {
+            let chunks = Chunks {
+                sink,
+                chunk: PhantomData,
+            };
+            Ok(Box::pin(handler(
+                runner,
+                decode::<A>(args, "args")?,
+                chunks,
+            )))
+        }));
+        self
+    }
+}
+
+/// Decodes a message or says what was wrong with the bytes.
+pub fn decode<M: Message + Name + Default>(bytes: &[u8], what: &str) -> Result<M, String> {
+    M::decode(bytes).map_err(|error| format!("{what} are not a valid {}: {error}", M::NAME))
+}
+
+/// A row without its types: what the plugin serves.
+pub struct Row<R> {
+    pub name: String,
+    pub description: String,
+    pub answer: Option<AnswerFn<R>>,
+    pub stream: Option<StreamFn<R>>,
+    args: (String, String), // (proto file, full message name the row expects)
+    result: (String, String), // likewise for the result
+}
+
+impl<R> Row<R> {
+    pub fn output_type(&self) -> OutputType {
+        match (&self.answer, &self.stream) {
+            (Some(_), Some(_)) => OutputType::Both,
+            (None, Some(_)) => OutputType::Streaming,
+            _ => OutputType::NonStreaming,
+        }
+    }
+
+    pub fn args_file(&self) -> &str {
+        &self.args.0
+    }
+
+    pub fn result_file(&self) -> &str {
+        &self.result.0
+    }
+}
+
+/// The plugin's identity and its methods, in order.
+pub struct MethodTable<R> {
+    pub name: String,
+    pub description: String,
+    pub rows: Vec<Row<R>>,
+}
+
+impl<R: Runner> MethodTable<R> {
+    pub fn new(name: &str, description: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            description: description.to_string(),
+            rows: Vec::new(),
+        }
+    }
+
+    /// Adds a row; its proto files are `protos/<name>_args.proto` and `<name>_result.proto`.
+    pub fn method<A: Message + Name + Default, T: Message + Name + 'static>(
+        mut self,
+        method: Method<R, A, T>,
+    ) -> Self {
+        let file = |role: &str| format!("{}_{role}.proto", method.name);
+        self.rows.push(Row {
+            args: (file("args"), A::full_name()),
+            result: (file("result"), T::full_name()),
+            name: method.name,
+            description: method.description,
+            answer: method.answer,
+            stream: method.stream,
+        });
+        self
+    }
+
+    /// The row `using` names. `None` is JobWorkerP's default method, else the only method.
+    pub fn resolve(&self, using: Option<&str>) -> Result<&Row<R>, String> {
+        let names = || {
+            let names: Vec<&str> = self.rows.iter().map(|row| row.name.as_str()).collect();
+            names.join(", ")
+        };
+        let wanted = match using {
+            Some(name) => name,
+            None if self.rows.len() == 1 => self.rows[0].name.as_str(),
+            None => DEFAULT_METHOD_NAME,
+        };
+        match self.rows.iter().find(|row| row.name == wanted) {
+            Some(row) => Ok(row),
+            None if using.is_none() => Err(format!(
+                "no method given and there is no '{DEFAULT_METHOD_NAME}' method; \
+                 choose one of {} with 'using'",
+                names()
+            )),
+            None => Err(format!("Unknown method '{wanted}'; methods: {}", names())),
+        }
+    }
+
+    /// Whether the table agrees with the protos: every row has a handler and a unique name,
+    /// and its messages are the first messages of its files (JobWorkerP reads the first).
+    pub fn check(&self) -> Result<(), String> {
+        let (_, settings) = protos::first_message("settings.proto")?;
+        expect_first("settings.proto", &settings, &R::Settings::full_name())?;
+        if self.rows.is_empty() {
+            return Err("the method table has no methods".to_string());
+        }
+        let mut seen = HashSet::new();
+        for row in &self.rows {
+            if !seen.insert(row.name.as_str()) {
+                return Err(format!("method '{}' is in the table twice", row.name));
+            }
+            if row.answer.is_none() && row.stream.is_none() {
+                return Err(format!(
+                    "method '{}' has neither answer nor stream",
+                    row.name
+                ));
+            }
+            for (file, expected) in [&row.args, &row.result] {
+                let (_, found) = protos::first_message(file)?;
+                expect_first(file, &found, expected)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn expect_first(file: &str, found: &str, expected: &str) -> Result<(), String> {
+    if found == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "protos/{file} starts with message {found}, but the table uses {expected}: \
+         JobWorkerP takes a file's first message as its type"
+    ))
+}
