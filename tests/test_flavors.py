@@ -19,7 +19,13 @@ ANSWERS = {"methods": "run, count_words", "package_name": "text_kit", "plugin_sl
 SKIP = {SKIP_VARIABLE: "1"}
 # Paths only the Python flavor has (besides its folders), and only the Rust flavor has.
 PYTHON_FILES = {"pyproject.toml", "hatch_build.py", ".pre-commit-config.yaml", "tests/conftest.py"}
-RUST_FILES = {"Cargo.toml", "src/framework/build.rs", "src/lib.rs", "src/runner.rs", "tests/plugin.rs"}
+RUST_FILES = {
+    "Cargo.toml",
+    "src/framework/build.rs",
+    "src/lib.rs",
+    "src/runner.rs",
+    "tests/plugin.rs",
+}
 
 
 def rendered(tmp_path: Path, language: str, **answers: str) -> Path:

@@ -19,5 +19,8 @@ pub use table::{Chunks, Method, MethodTable, OutputType, Runner};
 /// The method a job without `using` runs (JobWorkerP's `DEFAULT_METHOD_NAME`).
 pub const DEFAULT_METHOD_NAME: &str = "run";
 
+/// The error of a job that was cancelled (or timed out: the host then fires the token).
+const CANCELLED: &str = "cancelled";
+
 /// This folder's version, also recorded in Cargo.toml (`package.metadata.jobworkerp-plugin`).
 pub const FRAMEWORK_VERSION: &str = "1.0.0";

@@ -11,6 +11,7 @@ use super::json_schema::message_schema;
 use super::protos;
 use super::runtime::runtime;
 use super::schema::{MethodJsonSchema, MethodSchema};
+use super::CANCELLED;
 use super::table::{MethodTable, Row, Runner, Work, decode};
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2};
 use prost::Message;
@@ -32,8 +33,6 @@ impl<R: Runner> Default for Plugin<R> {
         }
     }
 }
-
-const CANCELLED: &str = "cancelled";
 
 impl<R: Runner> Plugin<R> {
     fn table(&self) -> &MethodTable<R> {
@@ -188,7 +187,8 @@ impl<R: Runner> PluginV2 for Plugin<R> {
             )
         })?;
         // The args are decoded before the first chunk: an error then fails the job itself.
-        self.perform(&row.name, stream(runner, &args, output)?)
+        let token = self.token.clone();
+        self.perform(&row.name, stream(runner, &args, output, token)?)
             .await?;
         Ok(metadata)
     }

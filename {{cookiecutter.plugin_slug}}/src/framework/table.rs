@@ -6,9 +6,9 @@
 //! handlers: `answer` only is NON_STREAMING, `stream` only is STREAMING, both are BOTH. A
 //! handler of the wrong type is a compile error at its row.
 
-use super::DEFAULT_METHOD_NAME;
+use super::{CANCELLED, DEFAULT_METHOD_NAME};
 use super::protos;
-use jobworkerp_plugin_abi::HighLevelSink;
+use jobworkerp_plugin_abi::{CancelToken, HighLevelSink};
 use prost::{Message, Name};
 use std::collections::HashSet;
 use std::future::Future;
@@ -43,12 +43,18 @@ pub enum OutputType {
 /// a stream's last chunk, so the last one must carry the complete result.
 pub struct Chunks<T> {
     sink: HighLevelSink,
+    token: Option<CancelToken>,
     chunk: PhantomData<fn(T)>,
 }
 
 impl<T: Message> Chunks<T> {
-    /// Sends one chunk; fails when the host stopped reading (the job is over).
+    /// Sends one chunk. Fails, ending the stream through `?`, once the job is cancelled (a
+    /// reader that keeps up would otherwise let a whole stream pass between two checks of
+    /// the token) or when the host stopped reading.
     pub async fn send(&self, chunk: T) -> Result<(), String> {
+        if self.token.as_ref().is_some_and(CancelToken::is_cancelled) {
+            return Err(CANCELLED.to_string());
+        }
         self.sink.send(chunk.encode_to_vec()).await
     }
 }
@@ -56,8 +62,11 @@ impl<T: Message> Chunks<T> {
 /// A job's work, ready to run as a task of the plugin's runtime.
 pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
 type AnswerFn<R> = Arc<dyn Fn(Arc<R>, &[u8]) -> Result<Work<Vec<u8>>, String> + Send + Sync>;
-type StreamFn<R> =
-    Arc<dyn Fn(Arc<R>, &[u8], HighLevelSink) -> Result<Work<()>, String> + Send + Sync>;
+type StreamFn<R> = Arc<
+    dyn Fn(Arc<R>, &[u8], HighLevelSink, Option<CancelToken>) -> Result<Work<()>, String>
+        + Send
+        + Sync,
+>;
 
 /// One row of the table, with its args type `A` and result type `T`.
 pub struct Method<R, A, T> {
@@ -100,9 +109,10 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + 'static> Method
         F: Fn(Arc<R>, A, Chunks<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.stream = Some(Arc::new(move |runner, args, sink| {
+        self.stream = Some(Arc::new(move |runner, args, sink, token| {
             let chunks = Chunks {
                 sink,
+                token,
                 chunk: PhantomData,
             };
             Ok(Box::pin(handler(

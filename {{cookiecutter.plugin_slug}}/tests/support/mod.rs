@@ -1,1 +1,2 @@
+pub mod plugin;
 pub mod v2_host;

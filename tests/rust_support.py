@@ -1,0 +1,91 @@
+"""Rendering, building and testing the Rust flavor's crate with cargo.
+
+A render skips the post-generation checks (their ``cargo fetch`` needs GitHub, out of reach
+here): the crate gets a ``Cargo.lock`` of the vendored ABI (``tests/native_support.py``), and
+cargo is then run by the tests themselves with the patch on its command line. The crates share
+a target folder of their own (``.cache/cargo-target-rust``): their dependencies differ from the
+bridge's, and a crate's library must not overwrite the bridge's of the same package name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.native_support import cargo_run, patch_options, write_lockfile
+from tests.support import SKIP_VARIABLE, TEMPLATE, render
+
+RUST_TARGET_DIR = TEMPLATE / ".cache" / "cargo-target-rust"
+
+
+@dataclass
+class Crate:
+    project: Path
+    package: str
+
+    @property
+    def library(self) -> Path:
+        return RUST_TARGET_DIR / "debug" / f"lib{self.package}.so"
+
+    def release_library(self) -> Path:
+        self.cargo("build", "--release")
+        return RUST_TARGET_DIR / "release" / f"lib{self.package}.so"
+
+    def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
+        """One cargo command with the vendored ABI patch (before any ``--``); its seconds."""
+        command, *rest = arguments
+        extra = {"CARGO_TARGET_DIR": str(RUST_TARGET_DIR), **(env or {})}
+        _, seconds = cargo_run([command, *patch_options(), *rest], self.project, None, extra)
+        return seconds
+
+    def output(self, *arguments: str) -> str:
+        command, *rest = arguments
+        extra = {"CARGO_TARGET_DIR": str(RUST_TARGET_DIR)}
+        done, _ = cargo_run([command, *patch_options(), *rest], self.project, None, extra)
+        return done.stdout
+
+    def build_and_test(self) -> dict[str, float]:
+        """``cargo build`` (the tests open the library it writes), then ``cargo test``."""
+        return {"build": self.cargo("build"), "test": self.cargo("test")}
+
+    def lint(self) -> None:
+        self.cargo("clippy", "--all-targets", "--", "-D", "warnings")
+        # cargo fmt resolves nothing, so it takes no patch.
+        cargo_run(["fmt", "--check"], self.project, None)
+
+
+def render_crate(out: Path, **answers: str) -> Crate:
+    """A Rust render of ``answers`` with its lock file written, not yet built."""
+    previous = os.environ.get(SKIP_VARIABLE)
+    os.environ[SKIP_VARIABLE] = "1"
+    try:
+        project = render(out, language="rust", **answers)
+    finally:
+        if previous is None:
+            del os.environ[SKIP_VARIABLE]
+        else:
+            os.environ[SKIP_VARIABLE] = previous
+    write_lockfile(project)
+    manifest = (project / "Cargo.toml").read_text("utf-8")
+    found = re.search(r'(?m)^\[lib\]\nname = "([^"]+)"', manifest)
+    assert found, manifest
+    return Crate(project, found.group(1))
+
+
+# The slow edit of the default method's work, for the timeout scenarios: a job whose name is
+# "slow:3s" sleeps 3 s (tests/v2_library.py's SLOW_NAME), in plain jobs and streams alike.
+SLOW_RUST = """    if args.name == "slow:3s" {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    }
+"""
+
+
+def add_slow_edit(crate: Crate, method: str = "run") -> None:
+    runner = crate.project / "src" / "runner.rs"
+    text = runner.read_text("utf-8")
+    for kind in ("answer", "stream"):
+        pattern = re.compile(rf"(async fn {kind}_{method}\([^{{]*\{{\n)")
+        text = pattern.sub(lambda found: found.group(1) + SLOW_RUST, text, count=1)
+    runner.write_text(text, "utf-8")

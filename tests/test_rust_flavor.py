@@ -1,0 +1,137 @@
+"""The Rust flavor's crate: rendered, built, its own tests run, clippy and rustfmt clean.
+
+The default lane builds the defaults once per session (``rust_crate``); the full lane adds
+every streaming mode, several method lists (names prost-build renames, a long runner name for
+rustfmt's wrapping) and the post-generation check itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from tests.native_support import VENDOR, cargo
+from tests.rust_support import Crate, render_crate
+from tests.support import SKIP_VARIABLE, render_cli
+
+pytestmark = pytest.mark.skipif(
+    cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
+)
+
+
+@pytest.fixture(scope="session")
+def rust_crate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crate]:
+    crate = render_crate(tmp_path_factory.mktemp("rust-default"))
+    seconds = crate.build_and_test()
+    print(
+        f"Rust defaults: cargo build {seconds['build']:.1f} s, cargo test {seconds['test']:.1f} s"
+    )
+    yield crate
+
+
+def test_the_rust_defaults_build_and_pass_their_own_tests(rust_crate: Crate) -> None:
+    """``cargo test`` ran in the fixture; here its V2-host suite is run again, and counted."""
+    printed = rust_crate.output("test", "--test", "plugin")
+    passed = re.search(r"test result: ok\. (\d+) passed; 0 failed", printed)
+    assert passed and int(passed.group(1)) >= 10, printed
+    assert rust_crate.library.is_file()
+
+
+def test_the_rust_defaults_pass_clippy_and_rustfmt(rust_crate: Crate) -> None:
+    rust_crate.lint()
+
+
+def test_the_manifest_names_the_crate_the_library_and_the_pinned_abi(rust_crate: Crate) -> None:
+    manifest = tomllib.loads((rust_crate.project / "Cargo.toml").read_text("utf-8"))
+    assert manifest["package"]["name"] == "hello-world"
+    assert manifest["package"]["edition"] == "2024"
+    assert manifest["lib"] == {"name": "hello_world", "crate-type": ["cdylib"]}
+    abi = manifest["dependencies"]["jobworkerp-plugin-abi"]
+    assert set(abi) == {"git", "rev"}, "git with a pinned rev, never git and path together"
+    assert manifest["profile"]["release"]["panic"] == "unwind"
+    framework = (rust_crate.project / "src" / "framework" / "mod.rs").read_text("utf-8")
+    recorded = manifest["package"]["metadata"]["jobworkerp-plugin"]["framework_version"]
+    assert f'pub const FRAMEWORK_VERSION: &str = "{recorded}";' in framework
+
+
+def test_the_library_exports_the_v2_entry_points_and_no_v1_ones(rust_crate: Crate) -> None:
+    """JobWorkerP probes ``load_multi_method_plugin_v2`` first; a V1 symbol would need its rustc."""
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("nm (binutils) is not installed")
+    symbols = subprocess.run(
+        [nm, "-D", "--defined-only", str(rust_crate.library)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    exported = {line.split()[-1] for line in symbols.splitlines() if " T " in line}
+    plugin_symbols = {name for name in exported if "multi_method_plugin" in name}
+    assert plugin_symbols == {"load_multi_method_plugin_v2", "free_multi_method_plugin_v2"}
+
+
+def test_a_proto_that_imports_another_is_refused_by_the_build(
+    rust_crate: Crate, tmp_path: Path
+) -> None:
+    """JobWorkerP compiles each text alone: the build says so instead of the server."""
+    project = tmp_path / "crate"
+    shutil.copytree(rust_crate.project, project)
+    args = project / "protos" / "run_args.proto"
+    text = args.read_text("utf-8").replace(
+        'syntax = "proto3";', 'syntax = "proto3";\nimport "run_result.proto";'
+    )
+    args.write_text(text, "utf-8")
+    with pytest.raises(AssertionError, match=r"protos/run_args\.proto imports run_result\.proto"):
+        Crate(project, rust_crate.package).cargo("build")
+
+
+# Full lane -----------------------------------------------------------------------------
+
+
+@pytest.mark.full
+@pytest.mark.parametrize(
+    "answers",
+    [
+        {"streaming_mode": "non_streaming", "methods": "run, count_words"},
+        {"streaming_mode": "streaming", "methods": "summarize, run"},
+        {"streaming_mode": "both", "methods": "a_b, http2_get, x9y_z"},
+        {
+            "plugin_name": "A Very Long Plugin Name For Wrapping",
+            "methods": "run, a_rather_long_method_name_here",
+        },
+    ],
+    ids=["non-streaming", "streaming", "renamed-by-prost", "long-names"],
+)
+def test_more_renders_build_and_pass_their_tests_and_lints(
+    tmp_path: Path, answers: dict[str, str]
+) -> None:
+    crate = render_crate(tmp_path, **{"plugin_name": "Rust Mode Tools", **answers})
+    crate.build_and_test()
+    crate.lint()
+
+
+@pytest.mark.full
+def test_the_post_generation_check_keeps_the_project_when_cargo_cannot_fetch(
+    tmp_path: Path,
+) -> None:
+    """With cargo present and checks on: built and tested, or (GitHub out of reach) kept."""
+    checks_on = {key: value for key, value in os.environ.items() if key != SKIP_VARIABLE}
+    result = render_cli(tmp_path, {"language": "rust"}, inherit=checks_on)
+    assert result.returncode == 0, result.stderr
+    assert (
+        "Crate built; its tests" in result.stdout
+        or "cargo could not fetch the dependencies" in result.stdout
+    ), result.stdout
+    assert (tmp_path / "hello-world" / "Cargo.toml").is_file()
