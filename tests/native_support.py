@@ -18,10 +18,11 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support import TEMPLATE
+from tests.support import TEMPLATE, Venv, render
 
 VENDOR = TEMPLATE.parent / "shared" / "vendor"
 TARGET_DIR = TEMPLATE / ".cache" / "cargo-target"
@@ -98,3 +99,41 @@ def cargo_run(
 
 def library_path(package: str, profile: str = "debug") -> Path:
     return TARGET_DIR / profile / f"lib{package}.so"
+
+
+@dataclass
+class Bridge:
+    project: Path
+    venv: Path
+    package: str
+
+    @property
+    def native(self) -> Path:
+        return self.project / "native"
+
+    def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
+        # The patch goes before any `--`, which starts the test binaries' own options.
+        command, *rest = arguments
+        _, seconds = cargo_run([command, *patch_options(), *rest], self.native, self.venv, env)
+        return seconds
+
+    def test(self, *arguments: str, env: dict[str, str] | None = None) -> None:
+        """``cargo build`` (the test host loads the library it builds) and ``cargo test``."""
+        seconds = self.cargo("build", env=env)
+        print(f"cargo build of {self.package}: {seconds:.1f} s")
+        self.cargo("test", *arguments, env=env)
+
+
+def prepare_bridge(out: Path, edit: Callable[[Path], None] | None = None, **answers: str) -> Bridge:
+    """A Python render of ``answers`` in a venv of its own, ready for cargo.
+
+    ``edit`` gets the project's ``runner.py`` before the install, to add a test's edits.
+    """
+    project = render(out, **answers)
+    package = project.name.replace("-", "_")
+    if edit is not None:
+        edit(project / "src" / package / "runner.py")
+    venv = Venv(out / "venv")
+    venv.install("-e", project)
+    write_lockfile(project / "native")
+    return Bridge(project, venv.path, package)

@@ -15,7 +15,6 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +23,14 @@ import pytest
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import (
     VENDOR,
+    Bridge,
     cargo,
     cargo_run,
     library_path,
-    patch_options,
-    write_lockfile,
+    prepare_bridge,
 )
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
 from tests.plugin_faults import FAULTS
-from tests.support import Venv, render
 
 pytestmark = pytest.mark.skipif(
     cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
@@ -51,39 +49,11 @@ def fault(what):
 """
 
 
-@dataclass
-class Bridge:
-    project: Path
-    venv: Path
-    package: str
-
-    @property
-    def native(self) -> Path:
-        return self.project / "native"
-
-    def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
-        # The patch goes before any `--`, which starts the test binaries' own options.
-        command, *rest = arguments
-        _, seconds = cargo_run([command, *patch_options(), *rest], self.native, self.venv, env)
-        return seconds
-
-    def test(self, *arguments: str, env: dict[str, str] | None = None) -> None:
-        """``cargo build`` (the test host loads the library it builds) and ``cargo test``."""
-        seconds = self.cargo("build", env=env)
-        print(f"cargo build of {self.package}: {seconds:.1f} s")
-        self.cargo("test", *arguments, env=env)
-
-
 def prepare(out: Path, *, faults: bool = False, **answers: str) -> Bridge:
-    project = render(out, **answers)
-    package = project.name.replace("-", "_")
-    if faults:
-        runner = project / "src" / package / "runner.py"
+    def add_faults(runner: Path) -> None:
         runner.write_text(runner.read_text("utf-8") + FAULTS + OS_EXIT_FAULT, "utf-8")
-    venv = Venv(out / "venv")
-    venv.install("-e", project)
-    write_lockfile(project / "native")
-    return Bridge(project, venv.path, package)
+
+    return prepare_bridge(out, add_faults if faults else None, **answers)
 
 
 @pytest.fixture(scope="session")
