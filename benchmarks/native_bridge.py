@@ -8,7 +8,9 @@ Run it from the repository root, after installing ``requirements/test.txt`` (nee
 It renders the default plugin, installs it in a fresh venv, builds the bridge (release) and runs
 the crate's ``bench_bridged_job_against_the_direct_python_call`` test, which times 2,000 jobs
 through the V2 test host and 2,000 direct calls of the runner's ``run()`` in the same venv.
-Target: bridged at most 2x direct + 20 µs. Real-server rows live in ``real_server.py``.
+Target: bridged at most 2x direct + 20 µs. Beside it, the Rust flavor of the same answers
+(release) runs its ``bench_jobs_through_the_v2_host`` test: 10,000 jobs through the same V2 test
+host, the floor a bridged job is compared with. Real-server rows live in ``real_server.py``.
 """
 
 from __future__ import annotations
@@ -23,12 +25,30 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the template's test helpers
 
 from tests.native_support import cargo_run, patch_options, write_lockfile  # noqa: E402
+from tests.rust_support import RUST_TARGET_DIR, render_crate  # noqa: E402
 from tests.support import (  # noqa: E402
     CONFIG_VARIABLE,
     Venv,
     render,
     write_cookiecutter_config,
 )
+
+RUST_JOBS = 10_000
+
+
+def rust_job_micros(work: Path) -> float | None:
+    """Per-job µs of the Rust flavor's default method through the V2 test host (release)."""
+    crate = render_crate(work / "rust")
+    crate.release_library()
+    done, _ = cargo_run(
+        ["test", "--release", *patch_options(), "--test", "plugin", "bench_", "--", "--ignored",
+         "--nocapture"],
+        crate.project,
+        None,
+        {"CARGO_TARGET_DIR": str(RUST_TARGET_DIR), "JWP_BENCH_JOBS": str(RUST_JOBS)},
+    )  # fmt: skip
+    found = re.search(r"bench: \d+ jobs, ([\d.]+) us each", done.stdout)
+    return float(found.group(1)) if found else None
 
 
 def main() -> int:
@@ -56,6 +76,7 @@ def main() -> int:
             native,
             venv.path,
         )
+        rust = rust_job_micros(Path(work))
     found = re.search(
         r"bench: bridged ([\d.]+) us, direct ([\d.]+) us, host floor ([\d.]+) us", result.stdout
     )
@@ -70,6 +91,13 @@ def main() -> int:
         f"| bridged job (V2 test host) | {bridged:.1f} µs | direct run() {direct:.1f} µs "
         f"| host floor (unloaded instance) {floor:.1f} µs "
         f"| budget 2x + 20 µs = {budget:.1f} µs | {verdict} |"
+    )
+    if rust is None:
+        print("the Rust flavor's benchmark printed no figure")
+        return 1
+    print(
+        f"| Rust plugin job (V2 test host, {RUST_JOBS:,} jobs) | {rust:.2f} µs "
+        f"| bridged / Rust = {bridged / rust:.1f}x | | | floor |"
     )
     return 0 if bridged <= budget else 1
 

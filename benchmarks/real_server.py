@@ -15,8 +15,10 @@ Two numbers per row, both through one private server on loopback:
 A row is a ``Path``: a label, a function that creates the worker on the server, the args JSON
 and method of its jobs, and how many jobs the throughput takes (fewer for paths that start a
 process per job). The native bridge's row builds the rendered plugin's ``native/`` library
-(release, against the plugin's venv; needs cargo and ``../shared/vendor``), copies it into
-``server.plugins_dir`` and registers it with ``runner create -r PLUGIN``.
+(release, against the plugin's venv; needs cargo and ``../shared/vendor``); the Rust flavor's
+row renders the same answers with ``language=rust`` and builds that crate (release). Each
+library is copied into a folder of the server's and registered with ``runner create -r PLUGIN``.
+The Rust plugin is the floor the bridge is measured against.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tests.native_support import (  # noqa: E402
     patch_options,
     write_lockfile,
 )
+from tests.rust_support import render_crate  # noqa: E402
 from tests.support import (  # noqa: E402
     CONFIG_VARIABLE,
     Venv,
@@ -56,6 +59,7 @@ from tests.support import (  # noqa: E402
 )
 
 PACKAGE = "hello_world"
+ANSWERS = {"methods": "run,summarize_text", "streaming_mode": "both"}
 COMMAND_RUNNER_ID = "1"  # built-in runner ids are fixed
 PYTHON_COMMAND_RUNNER_ID = "6"
 ENQUEUERS = 4  # parallel client processes that fill the queue
@@ -66,6 +70,7 @@ class Plugin:
     wheel: Path
     venv: Venv  # the wheel with its mcp extra
     library: Path | None  # the native bridge, built against ``venv``; None without cargo
+    rust_library: Path | None  # the Rust flavor of the same answers; None without cargo
 
 
 # A worker factory: (server, worker name, extra ``worker create`` flags) -> None.
@@ -116,17 +121,22 @@ def mcp_runner(plugin: Plugin) -> Callable[[JobWorkerP], str]:
     return runner_id
 
 
-def bridge_runner(library: Path) -> Callable[[JobWorkerP], str]:
-    """The native bridge's PLUGIN runner (``HelloWorld``), registered on first use."""
+def plugin_runner(library: Path, name: str) -> Callable[[JobWorkerP], str]:
+    """A V2 library's PLUGIN runner (the bridge's, the Rust flavor's), registered on first use.
+
+    The copy goes to a folder of its own, named after the runner: both libraries are
+    ``libhello_world.so``.
+    """
 
     def runner_id(server: JobWorkerP) -> str:
-        found = server.client("runner", "find-by-name", "-n", "HelloWorld", "--format", "json")
+        found = server.client("runner", "find-by-name", "-n", name, "--format", "json")
         if found.stdout.lstrip().startswith("{"):
             return str(json.loads(found.stdout)["id"])
-        installed = Path(server.plugins_dir) / library.name
+        installed = server.dir / "libraries" / name / library.name
+        installed.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(library, installed)
         server.client(
-            "runner", "create", "-n", "HelloWorld", "-d", "bench", "-r", "PLUGIN",
+            "runner", "create", "-n", name, "-d", "bench", "-r", "PLUGIN",
             "--definition", str(installed),
         )  # fmt: skip
         return runner_id(server)
@@ -144,19 +154,19 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
         {"python_version": ">=3.10", "packages": {"list": [str(plugin.wheel)]}}
     )
     mcp = mcp_runner(plugin)
-    bridge = (
-        []
-        if plugin.library is None
-        else [
-            Path_(
-                "PLUGIN (bridge, use_static)",
-                worker_on(bridge_runner(plugin.library), '{"greeting": "Hi"}', static=True),
-                json.dumps({"name": "Ada"}),
-                "run",
-                count(500),
-            )
-        ]
-    )
+    libraries = [("PLUGIN (bridge, use_static)", plugin.library, "HelloWorld")]
+    libraries += [("PLUGIN (Rust flavor, use_static)", plugin.rust_library, "HelloWorldRust")]
+    native = [
+        Path_(
+            label,
+            worker_on(plugin_runner(library, name), '{"greeting": "Hi"}', static=True),
+            json.dumps({"name": "Ada"}),
+            "run",
+            count(500),
+        )
+        for label, library, name in libraries
+        if library is not None
+    ]
     return [
         Path_(
             "COMMAND true (baseline)",
@@ -186,7 +196,7 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
             "run",
             count(20),
         ),
-        *bridge,
+        *native,
     ]
 
 
@@ -289,13 +299,24 @@ def build_bridge(project: Path, venv: Venv) -> Path | None:
     return library_path(PACKAGE, "release")
 
 
+def build_rust(work: Path) -> Path | None:
+    """The Rust flavor of the same answers, built (release); None without cargo."""
+    if cargo() is None or not VENDOR.is_dir():
+        print("no PLUGIN (Rust flavor) row: needs cargo and ../shared/vendor", file=sys.stderr)
+        return None
+    crate = render_crate(work / "rust", **ANSWERS)
+    library = crate.release_library()
+    print("release build of the Rust flavor: done", file=sys.stderr)
+    return library
+
+
 def prepare(work: Path) -> Plugin:
     os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
-    project = render(work / "out", methods="run,summarize_text", streaming_mode="both")
+    project = render(work / "out", **ANSWERS)
     wheel = build_wheel(project, work / "dist")
     venv = Venv(work / "venv")
     venv.install(f"{wheel}[mcp]")
-    return Plugin(wheel, venv, build_bridge(project, venv))
+    return Plugin(wheel, venv, build_bridge(project, venv), build_rust(work))
 
 
 def table(rows: Sequence[tuple[str, float, float, int]]) -> str:

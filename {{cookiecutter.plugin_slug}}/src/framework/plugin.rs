@@ -3,25 +3,46 @@
 //! The constructor (`Plugin::default()`) only makes an empty value: JobWorkerP builds an
 //! instance for every schema read and every job of a non-static worker. Identity and schemas
 //! come from the runner's table (built on first use) and the embedded protos; `load()` starts
-//! the plugin's runtime, decodes the settings and builds the runner. Each job runs as a task
-//! of that runtime, raced against the job's cancellation token: a cancel, or the host's
-//! timeout (it drops the job's future and fires the token), ends the task at its next await.
+//! the plugin's runtime, decodes the settings and builds the runner. Each job is polled where
+//! the host polls it, with that runtime entered, raced against the job's cancellation token: a
+//! cancel ends it at its next await, and the host's timeout drops it.
 
+use super::CANCELLED;
 use super::json_schema::message_schema;
 use super::protos;
 use super::runtime::runtime;
 use super::schema::{MethodJsonSchema, MethodSchema};
-use super::CANCELLED;
 use super::table::{MethodTable, Row, Runner, Work, decode};
+use jobworkerp_plugin_abi::futures::FutureExt;
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2};
 use prost::Message;
 use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use tokio::runtime::Handle;
 
 pub struct Plugin<R: Runner> {
     table: OnceLock<MethodTable<R>>,
     runner: Option<Arc<R>>,
     token: Option<CancelToken>,
+}
+
+/// A job's work, polled with the plugin's runtime entered.
+struct Entered<T> {
+    runtime: Handle,
+    work: Work<T>,
+}
+
+impl<T> Future for Entered<T> {
+    type Output = Result<T, String>;
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
+        let _entered = self.runtime.enter();
+        self.work.as_mut().poll(context)
+    }
 }
 
 impl<R: Runner> Default for Plugin<R> {
@@ -48,10 +69,12 @@ impl<R: Runner> Plugin<R> {
         Ok((runner, self.table().resolve(using)?))
     }
 
-    /// Runs `work` as a task of the plugin's runtime until it ends or the job is cancelled.
+    /// Runs `work` until it ends or the job is cancelled, polled on the host's thread with
+    /// the plugin's runtime entered (so its timers and sockets work) and no hand-off to
+    /// another thread; a panic in it becomes the job's error.
     async fn perform<T: Send + 'static>(&self, name: &str, work: Work<T>) -> Result<T, String> {
         let token = self.token.clone();
-        let task = runtime()?.spawn(async move {
+        let raced: Work<T> = Box::pin(async move {
             match token {
                 Some(token) => tokio::select! {
                     biased;
@@ -61,10 +84,13 @@ impl<R: Runner> Plugin<R> {
                 None => work.await,
             }
         });
-        match task.await {
+        let entered = Entered {
+            runtime: runtime()?.handle().clone(),
+            work: raced,
+        };
+        match AssertUnwindSafe(entered).catch_unwind().await {
             Ok(done) => done,
-            Err(error) if error.is_panic() => Err(format!("method '{name}' panicked")),
-            Err(error) => Err(format!("method '{name}' did not finish: {error}")),
+            Err(_) => Err(format!("method '{name}' panicked")),
         }
     }
 

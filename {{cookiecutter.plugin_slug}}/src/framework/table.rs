@@ -6,8 +6,8 @@
 //! handlers: `answer` only is NON_STREAMING, `stream` only is STREAMING, both are BOTH. A
 //! handler of the wrong type is a compile error at its row.
 
-use super::{CANCELLED, DEFAULT_METHOD_NAME};
 use super::protos;
+use super::{CANCELLED, DEFAULT_METHOD_NAME};
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink};
 use prost::{Message, Name};
 use std::collections::HashSet;
