@@ -259,3 +259,35 @@ def test_copier_update_brings_template_changes_and_keeps_user_edits(
     # Copier records the new commit (abbreviated, as git describe gives it for an untagged one).
     recorded = str(yaml.safe_load((project / COPIER_RECORD).read_text("utf-8"))["_commit"])
     assert len(recorded) >= 7 and new.startswith(recorded)
+
+
+@pytest.mark.full
+def test_copier_update_of_a_rust_plugin_keeps_user_edits(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Copier runs the task after every update; the crate's build is test_rust_flavor.py's.
+    monkeypatch.setenv("JWP_TEMPLATE_SKIP_CHECKS", "1")
+    (tmp_path / "copier").mkdir()
+    project = tmp_path / "copier" / "hello-world"
+    copied = copier_copy(repo, project, {"language": "rust", "methods": "run,summarize_text"})
+    assert copied.returncode == 0, copied.stderr
+    git(project, "init", "--quiet", "-b", "main")
+    commit(project, "Project from the template")
+    runner = project / "src/runner.rs"
+    runner.write_text(runner.read_text("utf-8") + "// The user's note.\n", "utf-8")
+    args_proto = project / "protos/summarize_text_args.proto"
+    args_proto.write_text(args_proto.read_text("utf-8") + "// The user's proto note.\n", "utf-8")
+    commit(project, "User edits")
+
+    framework = sorted((project / "src" / "framework").glob("*.rs"))[0].name
+    source = repo / "{{cookiecutter.plugin_slug}}" / "src" / "framework" / framework
+    source.write_text(source.read_text("utf-8") + "// Added by the new template.\n", "utf-8")
+    commit(repo, "new")
+
+    updated = tool("copier", "update", "--trust", "--defaults", "--vcs-ref", "HEAD", cwd=project)
+    assert updated.returncode == 0, updated.stderr
+    changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
+    assert changed == [COPIER_RECORD, f"src/framework/{framework}"]
+    assert runner.read_text("utf-8").endswith("// The user's note.\n")
+    assert args_proto.read_text("utf-8").endswith("// The user's proto note.\n")
+    assert not (project / "pyproject.toml").exists()

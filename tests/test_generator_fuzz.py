@@ -37,6 +37,11 @@ from cookiecutter.prompt import prompt_for_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 from jwp_generator.naming import split_methods
 from jwp_generator.validation import (
     CONTRACT_METHOD_NAMES,
@@ -290,6 +295,12 @@ def check_rust_project(project: Path, effective: dict[str, str], context: str) -
         assert (protos / f"{method}_args.proto").is_file(), context
         assert (protos / f"{method}_result.proto").is_file(), context
     assert not (project / "pyproject.toml").exists(), context
+    manifest = tomllib.loads((project / "Cargo.toml").read_text("utf-8"))
+    assert manifest["package"]["name"] == effective["plugin_slug"], context
+    assert manifest["lib"]["name"] == effective["package_name"], context
+    assert manifest["package"]["description"] == effective["description"], context
+    runner = (project / "src" / "runner.rs").read_text("utf-8")
+    assert f"pub struct {effective['runner_name']}Runner {{" in runner, context
 
 
 COMMON = settings(

@@ -77,7 +77,7 @@ def cookiecutter(repo: Path, output: Path, *options: str | Path) -> Path:
     return output / PROJECT
 
 
-def cruft_create(repo: Path, output: Path) -> Path:
+def cruft_create(repo: Path, output: Path, answers: dict[str, str] = ANSWERS) -> Path:
     created = tool(
         "cruft",
         "create",
@@ -85,7 +85,7 @@ def cruft_create(repo: Path, output: Path) -> Path:
         "--output-dir",
         output,
         "--extra-context",
-        json.dumps(ANSWERS),
+        json.dumps(answers),
         repo,
         cwd=output.parent,
     )
@@ -207,6 +207,47 @@ def test_cruft_update_brings_template_changes_and_keeps_user_edits(
     compile_code = "from pathlib import Path; from text_tools.framework.devtools.protoc import compile_package as c; c(Path('src'), 'text_tools')"
     run([sys.executable, "-c", compile_code], cwd=project, env=env)
     run([sys.executable, "-m", "text_tools", "smoke"], cwd=project, env=env)
+
+
+RUST_ANSWERS = {**ANSWERS, "language": "rust"}
+RUST_RUNNER = "{{cookiecutter.plugin_slug}}/src/{% if cookiecutter is rust %}runner.rs{% endif %}"
+RUST_MANIFEST = "{{cookiecutter.plugin_slug}}/{% if cookiecutter is rust %}Cargo.toml{% endif %}"
+NEW_RUNNER_LINE = "//! A line the new template adds to the runner."
+
+
+def test_cruft_update_of_a_rust_plugin_keeps_user_edits(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Rust flavor's update path: no Python file appears, the user's runner edit stays."""
+    # cruft runs the hooks on every render; the crate's build is test_rust_flavor.py's.
+    monkeypatch.setenv("JWP_TEMPLATE_SKIP_CHECKS", "1")
+    (tmp_path / "projects").mkdir()
+    project = cruft_create(repo, tmp_path / "projects", RUST_ANSWERS)
+    git(project, "init", "--quiet", "-b", "main")
+    commit(project, "Project from the template")
+    framework = sorted((project / "src" / "framework").glob("*.rs"))[0].name
+    runner = project / "src/runner.rs"
+    append(runner, "\n// The user's note.\n")
+    commit(project, "User edit")
+
+    template_runner = repo / RUST_RUNNER
+    docs = template_runner.read_text("utf-8").replace(
+        "//! It holds three things", f"{NEW_RUNNER_LINE}\n//! It holds three things", 1
+    )
+    template_runner.write_text(docs, "utf-8")
+    append(repo / f"{{{{cookiecutter.plugin_slug}}}}/src/framework/{framework}", "// New.\n")
+    append(repo / RUST_MANIFEST, "\n# A line the new template adds to the manifest.\n")
+    commit(repo, "new")
+
+    updated = tool("cruft", "update", "--skip-apply-ask", cwd=project)
+    assert updated.returncode == 0, updated.stdout + updated.stderr
+    assert not list(project.rglob("*.rej"))
+    changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
+    assert changed == [".cruft.json", "Cargo.toml", f"src/framework/{framework}", "src/runner.rs"]
+    text = runner.read_text("utf-8")
+    assert f"{NEW_RUNNER_LINE}\n//! It holds three things" in text
+    assert text.endswith("// The user's note.\n")
+    assert not (project / "pyproject.toml").exists() and not (project / "src/text_tools").exists()
 
 
 def test_update_whose_new_render_fails_leaves_the_project_alone(repo: Path, tmp_path: Path) -> None:
