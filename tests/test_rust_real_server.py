@@ -1,10 +1,14 @@
 """The Rust flavor's library on the real JobWorkerP, and the Python bridge beside it.
 
-Both are rendered from the same answers (the defaults), carry the same slow edit (a job named
+Both are rendered from the same answers, carry the same slow edit (a job named
 ``slow:3s`` sleeps 3 s in the default method) and are registered with ``runner create -r
 PLUGIN``; a ``use_static`` worker with settings runs the scenarios of ``tests/v2_library.py``
 on each: every method plain and streamed, no method, an unknown method, bad args, a timeout and
 the job after it. The Rust plugin's outcomes are checked, and the bridge's must be the same.
+
+The answers name a package no other test uses: the server embeds one Python interpreter for
+every bridged library it loads, so a bridge whose package an earlier test's bridge imported
+would run that one's code.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ pytestmark = pytest.mark.skipif(
     cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
 )
 
+ANSWERS = {"plugin_name": "Twin Greeter"}
 SETTINGS = {"greeting": "Hi"}
 METHODS = {"run": [RUN, STREAM]}
 SLOW_PYTHON = """    if name == "slow:3s":
@@ -50,7 +55,7 @@ def slow_python(runner: Path) -> None:
 
 @pytest.fixture(scope="module")
 def rust_slow(tmp_path_factory: pytest.TempPathFactory) -> Crate:
-    crate = render_crate(tmp_path_factory.mktemp("rust-slow"))
+    crate = render_crate(tmp_path_factory.mktemp("rust-slow"), **ANSWERS)
     add_slow_edit(crate)
     crate.cargo("build")
     return crate
@@ -58,7 +63,7 @@ def rust_slow(tmp_path_factory: pytest.TempPathFactory) -> Crate:
 
 @pytest.fixture(scope="module")
 def bridge_slow(tmp_path_factory: pytest.TempPathFactory) -> Bridge:
-    bridge = prepare_bridge(tmp_path_factory.mktemp("bridge-slow"), slow_python)
+    bridge = prepare_bridge(tmp_path_factory.mktemp("bridge-slow"), slow_python, **ANSWERS)
     bridge.cargo("build")
     return bridge
 

@@ -263,10 +263,13 @@ impl Instance {
                 OutputSink::from_sender(sender),
             )
         };
-        let end = tokio::time::timeout(limit, future).await.ok().map(|end| match end {
-            FfiResult::Ok(metadata) => Ok(kv_to_string_map(metadata)),
-            FfiResult::Err(error) => Err(text(error)),
-        });
+        let end = tokio::time::timeout(limit, future)
+            .await
+            .ok()
+            .map(|end| match end {
+                FfiResult::Ok(metadata) => Ok(kv_to_string_map(metadata)),
+                FfiResult::Err(error) => Err(text(error)),
+            });
         (end, receiver)
     }
 }
