@@ -21,9 +21,11 @@ pub mod protos {
 }
 use protos::{ {{- A }}, {{ T }}, {{ settings_type -}} };
 
-/// The methods in table order, and the one a job without `using` gets.
+/// The methods in table order.
 pub const METHODS: &[&str] = &[{% for m in methods %}"{{ m }}", {% endfor %}];
-pub const DEFAULT_METHOD: &str = "{{ default }}";
+/// The method with the sample work: `run` when there is one (the method a job without `using`
+/// gets), else the first.
+pub const SAMPLE_METHOD: &str = "{{ default }}";
 /// The output type every method declares (0 NON_STREAMING, 1 STREAMING, 2 BOTH).
 pub const OUTPUT_TYPE: i32 = {{ output_type }};
 
@@ -92,24 +94,24 @@ pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|error| panic!("not JSON ({error}): {text}"))
 }
 
-/// The sample work's answer to `name`, for the default method and for the placeholders.
+/// The sample work's answer to `name`, for the sample method and for the placeholders.
 pub fn expected(method: &str, greeting: &str, name: &str) -> String {
-    if method != DEFAULT_METHOD {
+    if method != SAMPLE_METHOD {
         return name.to_string();
     }
     let hello = if greeting.is_empty() { "Hello" } else { greeting };
     let name = if name.is_empty() { "world" } else { name };
     format!("{hello}, {name}!")
 }
-/// One job of the default method, plain or streamed as the method allows; its message.
+/// One job of the sample method, plain or streamed as the method allows; its message.
 pub async fn one_job(instance: &mut Instance, name: &str) -> Result<String, String> {
     instance.new_token();
 {%- if runs %}
-    let (result, _) = instance.run(&args(name), Metadata::new(), Some(DEFAULT_METHOD)).await;
+    let (result, _) = instance.run(&args(name), Metadata::new(), Some(SAMPLE_METHOD)).await;
     result.map(|bytes| decoded(&bytes).message)
 {%- else %}
     let streamed = instance
-        .run_stream(&args(name), Metadata::new(), Some(DEFAULT_METHOD), 16, |_| {})
+        .run_stream(&args(name), Metadata::new(), Some(SAMPLE_METHOD), 16, |_| {})
         .await;
     streamed.end?;
     let last = streamed.chunks.last().ok_or("no chunk")?;
