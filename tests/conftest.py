@@ -90,3 +90,27 @@ def pytest_runtest_makereport(
     if report.failed and _server is not None and "jobworkerp" in fixtures:
         report.sections.append(("JobWorkerP server log (tail)", _server.log_tail()))
     return report
+
+
+# The files that build Rust crates or start the real server, longest first. With
+# pytest-xdist (``-n``, ``--dist loadfile``), each test file is one unit of work kept on one
+# worker, so a file's session renders and its server are made once; these units are handed out
+# first, while the other worker works through the short files.
+LONG_FILES = (
+    "test_native_bridge.py",
+    "test_rust_flavor.py",
+    "test_real_server.py",
+    "test_rust_real_server.py",
+    "test_method_table.py",
+    "test_update.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Put the long files first (a stable sort: every file's own order is kept)."""
+
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONG_FILES.index(name) if name in LONG_FILES else len(LONG_FILES)
+
+    items.sort(key=rank)

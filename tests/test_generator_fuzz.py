@@ -15,7 +15,7 @@ and ``jwp_generator.validation.check_answers``:
   runs both), ``pyproject.toml`` parses and carries the description.
 
 Whatever the outcome, a refused set leaves the output folder empty. The counts (examples tried,
-outcomes, refusals per rule) are printed at the end of the module (``pytest -s``) and written
+outcomes, refusals per rule) are printed at the end of the module (``pytest -n 0 -s``) and written
 to ``generator_fuzz_report.json`` in pytest's base temporary folder.
 """
 

@@ -106,13 +106,15 @@ def test_a_proto_that_imports_another_is_refused_by_the_build(
     [
         {"streaming_mode": "non_streaming", "methods": "run, count_words"},
         {"streaming_mode": "streaming", "methods": "summarize, run"},
+        # No `run` method: a job without `using` is refused (several) or gets the only method.
         {"streaming_mode": "both", "methods": "a_b, http2_get, x9y_z"},
+        {"streaming_mode": "streaming", "methods": "summarize"},
         {
             "plugin_name": "A Very Long Plugin Name For Wrapping",
             "methods": "run, a_rather_long_method_name_here",
         },
     ],
-    ids=["non-streaming", "streaming", "renamed-by-prost", "long-names"],
+    ids=["non-streaming", "streaming", "renamed-by-prost", "only-method", "long-names"],
 )
 def test_more_renders_build_and_pass_their_tests_and_lints(
     tmp_path: Path, answers: dict[str, str]

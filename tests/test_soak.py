@@ -10,7 +10,7 @@ The resident memory after a warm-up and at the end must stay close (a leak of a 
 per job would show), and the host's threads must wind down.
 
 The default lane runs 1,000 jobs, the full lane 10,000. The counts and the peak memory are
-printed (``pytest -s``).
+printed (``pytest -n 0 -s``).
 """
 
 from __future__ import annotations
