@@ -13,6 +13,8 @@ so that generated import lists pass ``ruff check`` whatever the method names are
 commas and trimmed; a snake_case name in PascalCase, as message names are made), so templates,
 the per-method protos and the answer checks derive names the same way. ``rust_type`` is the
 name prost-build gives a message's Rust type (``HTTPArgs`` becomes ``HttpArgs``).
+``default_method`` and ``sample_method`` say which method a job without ``using`` gets and
+which one holds the sample work.
 
 The tests ``python`` and ``rust`` (``{% if cookiecutter is rust %}Cargo.toml{% endif %}``) name
 the files of one language flavor (see ``jwp_generator.flavors``).
@@ -42,7 +44,13 @@ from jinja2.runtime import Context
 
 from jwp_generator.escaping import markdown_text, python_text, rust_text
 from jwp_generator.flavors import LANGUAGES, language_of
-from jwp_generator.naming import pascal_case, rust_type_name, split_methods
+from jwp_generator.naming import (
+    default_method,
+    pascal_case,
+    rust_type_name,
+    sample_method,
+    split_methods,
+)
 from jwp_generator.recovery import recovery
 from jwp_generator.validation import VARIABLES, check_answers, refusal
 
@@ -115,6 +123,8 @@ class GeneratorExtension(Extension):
         environment.filters["natural_sort"] = natural_sort
         environment.filters["method_names"] = split_methods
         environment.filters["pascal"] = pascal_case
+        environment.filters["default_method"] = default_method
+        environment.filters["sample_method"] = sample_method
         environment.filters["rust_type"] = rust_type_name
         environment.filters["python_text"] = python_text
         environment.filters["markdown_text"] = markdown_text

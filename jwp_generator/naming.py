@@ -10,6 +10,26 @@ def split_methods(methods: str) -> list[str]:
     return [part.strip() for part in methods.split(",")]
 
 
+# The plugin contract's name for the method a job without ``using`` gets.
+DEFAULT_METHOD_NAME = "run"
+
+
+def default_method(methods: list[str]) -> str | None:
+    """The method a job without ``using`` gets: ``run``, else the only method, else none.
+
+    The generated framework applies the same rule at run time (``contract.default_method`` in
+    Python, ``MethodTable::resolve`` in Rust); the template uses it to write matching tests.
+    """
+    if DEFAULT_METHOD_NAME in methods:
+        return DEFAULT_METHOD_NAME
+    return methods[0] if len(methods) == 1 else None
+
+
+def sample_method(methods: list[str]) -> str:
+    """The method that gets the sample work: the default method, else the first."""
+    return default_method(methods) or methods[0]
+
+
 def pascal_case(snake: str) -> str:
     """``summarize_text`` -> ``SummarizeText``; matches ``replace('_', ' ') | title | replace(' ', '')``."""
     return "".join(word[:1].upper() + word[1:].lower() for word in snake.split("_") if word)

@@ -1,5 +1,5 @@
 {%- set methods = cookiecutter.methods | method_names -%}
-{%- set default = 'run' if 'run' in methods else methods[0] -%}
+{%- set default = methods | sample_method -%}
 {%- set mode = cookiecutter.streaming_mode -%}
 {%- set runs = mode != 'streaming' -%}
 {%- set streams = mode != 'non_streaming' -%}
