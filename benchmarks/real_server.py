@@ -2,6 +2,7 @@
 
     python benchmarks/real_server.py            # the full table (a few minutes)
     python benchmarks/real_server.py --quick    # tiny counts: proves the command works
+    python benchmarks/real_server.py --rust     # the Rust flavor's row alone (builds only it)
 
 Two numbers per row, both through one private server on loopback:
 
@@ -63,12 +64,13 @@ ANSWERS = {"methods": "run,summarize_text", "streaming_mode": "both"}
 COMMAND_RUNNER_ID = "1"  # built-in runner ids are fixed
 PYTHON_COMMAND_RUNNER_ID = "6"
 ENQUEUERS = 4  # parallel client processes that fill the queue
+SETTINGS = '{"greeting": "Hi"}'  # the native libraries' worker settings
 
 
 @dataclass(frozen=True)
 class Plugin:
-    wheel: Path
-    venv: Venv  # the wheel with its mcp extra
+    wheel: Path | None  # None for the Rust row alone
+    venv: Venv | None  # the wheel with its mcp extra
     library: Path | None  # the native bridge, built against ``venv``; None without cargo
     rust_library: Path | None  # the Rust flavor of the same answers; None without cargo
 
@@ -103,6 +105,7 @@ def mcp_runner(plugin: Plugin) -> Callable[[JobWorkerP], str]:
     """The plugin's MCP_SERVER runner, registered on first use."""
 
     def runner_id(server: JobWorkerP) -> str:
+        assert plugin.venv is not None
         found = server.client("runner", "find-by-name", "-n", "HelloWorldMcp", "--format", "json")
         if found.stdout.lstrip().startswith("{"):
             return str(json.loads(found.stdout)["id"])
@@ -148,25 +151,38 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
     def count(full: int) -> int:
         return 3 if quick else full
 
+    rust = (
+        Path_(
+            "PLUGIN (Rust flavor, use_static)",
+            worker_on(plugin_runner(plugin.rust_library, "HelloWorldRust"), SETTINGS, static=True),
+            json.dumps({"name": "Ada"}),
+            "run",
+            count(500),
+        )
+        if plugin.rust_library is not None
+        else None
+    )
+    if plugin.wheel is None:
+        return [rust] if rust is not None else []
     script = f"from {PACKAGE}.framework.adapters.python_command import main\n\nmain()\n"
     envelope = json.dumps({"using": "run", "args": {"name": "Ada"}})
     python_settings = json.dumps(
         {"python_version": ">=3.10", "packages": {"list": [str(plugin.wheel)]}}
     )
     mcp = mcp_runner(plugin)
-    libraries = [("PLUGIN (bridge, use_static)", plugin.library, "HelloWorld")]
-    libraries += [("PLUGIN (Rust flavor, use_static)", plugin.rust_library, "HelloWorldRust")]
-    native = [
-        Path_(
-            label,
-            worker_on(plugin_runner(library, name), '{"greeting": "Hi"}', static=True),
-            json.dumps({"name": "Ada"}),
-            "run",
-            count(500),
+    native = [rust] if rust is not None else []
+    if plugin.library is not None:
+        bridge = plugin_runner(plugin.library, "HelloWorld")
+        native.insert(
+            0,
+            Path_(
+                "PLUGIN (bridge, use_static)",
+                worker_on(bridge, SETTINGS, static=True),
+                json.dumps({"name": "Ada"}),
+                "run",
+                count(500),
+            ),
         )
-        for label, library, name in libraries
-        if library is not None
-    ]
     return [
         Path_(
             "COMMAND true (baseline)",
@@ -310,8 +326,10 @@ def build_rust(work: Path) -> Path | None:
     return library
 
 
-def prepare(work: Path) -> Plugin:
+def prepare(work: Path, rust_only: bool) -> Plugin:
     os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
+    if rust_only:
+        return Plugin(None, None, None, build_rust(work))
     project = render(work / "out", **ANSWERS)
     wheel = build_wheel(project, work / "dist")
     venv = Venv(work / "venv")
@@ -332,6 +350,7 @@ def table(rows: Sequence[tuple[str, float, float, int]]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts")
+    parser.add_argument("--rust", action="store_true", help="the Rust flavor's row alone")
     options = parser.parse_args(argv)
     missing = available()
     if missing is not None:
@@ -341,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="jwp-real-server-") as folder:
         work = Path(folder)
-        plugin = prepare(work)
+        plugin = prepare(work, options.rust)
         server = JobWorkerP(work / "server")
         try:
             for index, path in enumerate(paths(plugin, options.quick)):
