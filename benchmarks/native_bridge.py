@@ -41,7 +41,7 @@ def rust_job_micros(work: Path) -> float | None:
     crate = render_crate(work / "rust")
     crate.release_library()
     done, _ = cargo_run(
-        ["test", "--release", *patch_options(), "--test", "plugin", "bench_", "--", "--ignored",
+        ["test", "--release", *patch_options(), "--test", "library", "bench_", "--", "--ignored",
          "--nocapture"],
         crate.project,
         None,

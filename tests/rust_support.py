@@ -2,7 +2,10 @@
 
 A render skips the post-generation checks (their ``cargo fetch`` needs GitHub, out of reach
 here): the crate gets a ``Cargo.lock`` of the vendored ABI (``tests/native_support.py``), and
-cargo is then run by the tests themselves with the patch on its command line. The crates share
+cargo is then run by the tests themselves with the patch on its command line. The patch is also
+written to ``.cargo/config.toml`` in the folder *above* the crate (cargo reads the config of
+every parent folder), for the cargo that the crate's own ``tests/library.rs`` runs: nothing of
+it is in the crate. The crates share
 a target folder of their own (``.cache/cargo-target-rust``): their dependencies differ from the
 bridge's, and a crate's library must not overwrite the bridge's of the same package name.
 """
@@ -14,7 +17,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.native_support import cargo_run, patch_options, write_lockfile
+from tests.native_support import (
+    ABI_CRATES,
+    GIT_SOURCE,
+    VENDOR,
+    cargo_run,
+    patch_options,
+    write_lockfile,
+)
 from tests.support import SKIP_VARIABLE, TEMPLATE, render
 
 RUST_TARGET_DIR = TEMPLATE / ".cache" / "cargo-target-rust"
@@ -68,10 +78,21 @@ def render_crate(out: Path, **answers: str) -> Crate:
         else:
             os.environ[SKIP_VARIABLE] = previous
     write_lockfile(project)
+    write_patch_config(project.parent)
     manifest = (project / "Cargo.toml").read_text("utf-8")
     found = re.search(r'(?m)^\[lib\]\nname = "([^"]+)"', manifest)
     assert found, manifest
     return Crate(project, found.group(1))
+
+
+def write_patch_config(folder: Path) -> None:
+    """``folder/.cargo/config.toml`` pointing cargo at the vendored ABI crate."""
+    crate = ABI_CRATES[0]
+    config = folder / ".cargo" / "config.toml"
+    config.parent.mkdir(exist_ok=True)
+    config.write_text(
+        f'[patch."{GIT_SOURCE}"]\n{crate} = {{ path = "{VENDOR / crate}" }}\n', "utf-8"
+    )
 
 
 # The slow edit of the default method's work, for the timeout scenarios: a job whose name is

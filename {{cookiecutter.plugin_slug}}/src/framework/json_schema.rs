@@ -130,3 +130,13 @@ fn single(field: &FieldDescriptorProto, depth: usize) -> Value {
         Type::String | Type::Group => json!({"type": "string"}),
     }
 }
+
+/// A message of the embedded protos by full name (`.package.Outer.Inner`).
+pub(super) fn message_named(name: &str) -> Option<&'static DescriptorProto> {
+    TYPES.messages.get(name).copied()
+}
+
+/// An enum of the embedded protos by full name.
+pub(super) fn enum_named(name: &str) -> Option<&'static EnumDescriptorProto> {
+    TYPES.enums.get(name).copied()
+}

@@ -2,10 +2,12 @@
 //!
 //! It implements JobWorkerP's V2 plugin contract (`PluginV2`) for any [`Runner`]: identity and
 //! schemas from the runner's [`MethodTable`] and the embedded protos, `using` routing with
-//! [`DEFAULT_METHOD_NAME`], args and settings decoding, the plugin's own tokio runtime, and
-//! cancellation through the host's token. The runner (`src/runner.rs`) holds only the author's
+//! [`DEFAULT_METHOD_NAME`], args and settings decoding, the plugin's own tokio runtime (every
+//! job on a thread of its own), and cancellation through the host's token. [`contract`] is the
+//! contract suite the crate's tests run. The runner (`src/runner.rs`) holds only the author's
 //! code; nothing here names it.
 
+pub mod contract;
 mod json_schema;
 mod plugin;
 mod protos;
@@ -14,7 +16,7 @@ mod schema;
 mod table;
 
 pub use plugin::Plugin;
-pub use table::{Chunks, Method, MethodTable, OutputType, Runner};
+pub use table::{Chunks, Job, Method, MethodTable, OutputType, Runner};
 
 /// The method a job without `using` runs (JobWorkerP's `DEFAULT_METHOD_NAME`).
 pub const DEFAULT_METHOD_NAME: &str = "run";
@@ -23,4 +25,4 @@ pub const DEFAULT_METHOD_NAME: &str = "run";
 const CANCELLED: &str = "cancelled";
 
 /// This folder's version, also recorded in Cargo.toml (`package.metadata.jobworkerp-plugin`).
-pub const FRAMEWORK_VERSION: &str = "1.0.0";
+pub const FRAMEWORK_VERSION: &str = "1.1.0";

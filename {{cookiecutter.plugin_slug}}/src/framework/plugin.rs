@@ -3,46 +3,24 @@
 //! The constructor (`Plugin::default()`) only makes an empty value: JobWorkerP builds an
 //! instance for every schema read and every job of a non-static worker. Identity and schemas
 //! come from the runner's table (built on first use) and the embedded protos; `load()` starts
-//! the plugin's runtime, decodes the settings and builds the runner. Each job is polled where
-//! the host polls it, with that runtime entered, raced against the job's cancellation token: a
-//! cancel ends it at its next await, and the host's timeout drops it.
+//! the plugin's runtime, decodes the settings and builds the runner. Each job runs on a thread
+//! of that runtime (see `runtime.rs`), raced against the job's cancellation token: a cancel or
+//! the host's timeout releases the host at once and ends the job at its next await.
 
-use super::CANCELLED;
 use super::json_schema::message_schema;
 use super::protos;
-use super::runtime::runtime;
+use super::runtime::{run_job, runtime};
 use super::schema::{MethodJsonSchema, MethodSchema};
-use super::table::{MethodTable, Row, Runner, Work, decode};
-use jobworkerp_plugin_abi::futures::FutureExt;
+use super::table::{Job, MethodTable, Row, Runner, decode};
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2};
 use prost::Message;
 use std::collections::HashMap;
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
-use tokio::runtime::Handle;
 
 pub struct Plugin<R: Runner> {
     table: OnceLock<MethodTable<R>>,
     runner: Option<Arc<R>>,
     token: Option<CancelToken>,
-}
-
-/// A job's work, polled with the plugin's runtime entered.
-struct Entered<T> {
-    runtime: Handle,
-    work: Work<T>,
-}
-
-impl<T> Future for Entered<T> {
-    type Output = Result<T, String>;
-
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
-        let _entered = self.runtime.enter();
-        self.work.as_mut().poll(context)
-    }
 }
 
 impl<R: Runner> Default for Plugin<R> {
@@ -69,29 +47,9 @@ impl<R: Runner> Plugin<R> {
         Ok((runner, self.table().resolve(using)?))
     }
 
-    /// Runs `work` until it ends or the job is cancelled, polled on the host's thread with
-    /// the plugin's runtime entered (so its timers and sockets work) and no hand-off to
-    /// another thread; a panic in it becomes the job's error.
-    async fn perform<T: Send + 'static>(&self, name: &str, work: Work<T>) -> Result<T, String> {
-        let token = self.token.clone();
-        let raced: Work<T> = Box::pin(async move {
-            match token {
-                Some(token) => tokio::select! {
-                    biased;
-                    () = token.cancelled() => Err(CANCELLED.to_string()),
-                    done = work => done,
-                },
-                None => work.await,
-            }
-        });
-        let entered = Entered {
-            runtime: runtime()?.handle().clone(),
-            work: raced,
-        };
-        match AssertUnwindSafe(entered).catch_unwind().await {
-            Ok(done) => done,
-            Err(_) => Err(format!("method '{name}' panicked")),
-        }
+    /// The job's context for a handler: its metadata and token.
+    fn job(&self, metadata: &HashMap<String, String>) -> Job {
+        Job::new(metadata.clone(), self.token.clone())
     }
 
     fn schema_of(row: &Row<R>) -> MethodSchema {
@@ -193,7 +151,8 @@ impl<R: Runner> PluginV2 for Plugin<R> {
                     row.name
                 )
             })?;
-            self.perform(&row.name, answer(runner, &args)?).await
+            let work = answer(runner, &args, self.job(&metadata))?;
+            run_job(&row.name, work, self.token.clone()).await
         };
         (outcome.await, metadata)
     }
@@ -213,9 +172,8 @@ impl<R: Runner> PluginV2 for Plugin<R> {
             )
         })?;
         // The args are decoded before the first chunk: an error then fails the job itself.
-        let token = self.token.clone();
-        self.perform(&row.name, stream(runner, &args, output, token)?)
-            .await?;
+        let work = stream(runner, &args, output, self.job(&metadata))?;
+        run_job(&row.name, work, self.token.clone()).await?;
         Ok(metadata)
     }
 }

@@ -4,13 +4,14 @@
 //! checked against the first messages of `protos/<method>_args.proto` and
 //! `protos/<method>_result.proto`) and its handlers. The output type follows from the
 //! handlers: `answer` only is NON_STREAMING, `stream` only is STREAMING, both are BOTH. A
-//! handler of the wrong type is a compile error at its row.
+//! handler of the wrong type is a compile error at its row. A handler that needs its job's
+//! metadata or cancellation token takes a [`Job`] too (`answer_with_job`, `stream_with_job`).
 
 use super::protos;
 use super::{CANCELLED, DEFAULT_METHOD_NAME};
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink};
 use prost::{Message, Name};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
@@ -39,6 +40,34 @@ pub enum OutputType {
     Both = 2,
 }
 
+/// What a handler may know of its job besides its args: the metadata the job came with, and
+/// whether it was cancelled (JobWorkerP also cancels a job that timed out).
+#[derive(Clone, Default)]
+pub struct Job {
+    pub metadata: HashMap<String, String>,
+    token: Option<CancelToken>,
+}
+
+impl Job {
+    pub(super) fn new(metadata: HashMap<String, String>, token: Option<CancelToken>) -> Self {
+        Self { metadata, token }
+    }
+
+    /// Whether the job was cancelled: a handler that blocks (a loop without `.await`) checks
+    /// this between steps, since a cancel can only end a task at an `.await`.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.as_ref().is_some_and(CancelToken::is_cancelled)
+    }
+
+    /// Resolves once the job is cancelled (never, for a job without a token).
+    pub async fn cancelled(&self) {
+        match &self.token {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// The stream a `stream` handler writes its chunks to. JobWorkerP's LLM tool path keeps only
 /// a stream's last chunk, so the last one must carry the complete result.
 pub struct Chunks<T> {
@@ -61,12 +90,9 @@ impl<T: Message> Chunks<T> {
 
 /// A job's work, ready to run as a task of the plugin's runtime.
 pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
-type AnswerFn<R> = Arc<dyn Fn(Arc<R>, &[u8]) -> Result<Work<Vec<u8>>, String> + Send + Sync>;
-type StreamFn<R> = Arc<
-    dyn Fn(Arc<R>, &[u8], HighLevelSink, Option<CancelToken>) -> Result<Work<()>, String>
-        + Send
-        + Sync,
->;
+type AnswerFn<R> = Arc<dyn Fn(Arc<R>, &[u8], Job) -> Result<Work<Vec<u8>>, String> + Send + Sync>;
+type StreamFn<R> =
+    Arc<dyn Fn(Arc<R>, &[u8], HighLevelSink, Job) -> Result<Work<()>, String> + Send + Sync>;
 
 /// One row of the table, with its args type `A` and result type `T`.
 pub struct Method<R, A, T> {
@@ -77,7 +103,9 @@ pub struct Method<R, A, T> {
     messages: PhantomData<fn(A) -> T>,
 }
 
-impl<R: Runner, A: Message + Name + Default, T: Message + Name + 'static> Method<R, A, T> {
+impl<R: Runner, A: Message + Name + Default, T: Message + Name + Default + 'static>
+    Method<R, A, T>
+{
     pub fn new(name: &str, description: &str) -> Self {
         Self {
             name: name.to_string(),
@@ -89,13 +117,22 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + 'static> Method
     }
 
     /// The handler of a plain job: the whole result at once.
-    pub fn answer<F, Fut>(mut self, handler: F) -> Self
+    pub fn answer<F, Fut>(self, handler: F) -> Self
     where
         F: Fn(Arc<R>, A) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<T, String>> + Send + 'static,
     {
-        self.answer = Some(Arc::new(move |runner, args| {
-            let work = handler(runner, decode::<A>(args, "args")?);
+        self.answer_with_job(move |runner, args, _job| handler(runner, args))
+    }
+
+    /// Like `answer`, for a handler that also takes its [`Job`].
+    pub fn answer_with_job<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Arc<R>, A, Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<T, String>> + Send + 'static,
+    {
+        self.answer = Some(Arc::new(move |runner, args, job| {
+            let work = handler(runner, decode::<A>(args, "args")?, job);
             Ok(Box::pin(async move {
                 work.await.map(|result| result.encode_to_vec())
             }))
@@ -104,21 +141,31 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + 'static> Method
     }
 
     /// The handler of a streamed job: chunks sent one by one.
-    pub fn stream<F, Fut>(mut self, handler: F) -> Self
+    pub fn stream<F, Fut>(self, handler: F) -> Self
     where
         F: Fn(Arc<R>, A, Chunks<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), String>> + Send + 'static,
     {
-        self.stream = Some(Arc::new(move |runner, args, sink, token| {
+        self.stream_with_job(move |runner, args, chunks, _job| handler(runner, args, chunks))
+    }
+
+    /// Like `stream`, for a handler that also takes its [`Job`].
+    pub fn stream_with_job<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Arc<R>, A, Chunks<T>, Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.stream = Some(Arc::new(move |runner, args, sink, job| {
             let chunks = Chunks {
                 sink,
-                token,
+                token: job.token.clone(),
                 chunk: PhantomData,
             };
             Ok(Box::pin(handler(
                 runner,
                 decode::<A>(args, "args")?,
                 chunks,
+                job,
             )))
         }));
         self
@@ -136,8 +183,10 @@ pub struct Row<R> {
     pub description: String,
     pub answer: Option<AnswerFn<R>>,
     pub stream: Option<StreamFn<R>>,
-    args: (String, String), // (proto file, full message name the row expects)
-    result: (String, String), // likewise for the result
+    pub(super) args: (String, String), // (proto file, full message name the row expects)
+    result: (String, String),          // likewise for the result
+    /// Whether bytes decode as the result message (the contract suite checks every answer).
+    pub(super) decodes_result: fn(&[u8]) -> Result<(), String>,
 }
 
 impl<R> Row<R> {
@@ -175,7 +224,7 @@ impl<R: Runner> MethodTable<R> {
     }
 
     /// Adds a row; its proto files are `protos/<name>_args.proto` and `<name>_result.proto`.
-    pub fn method<A: Message + Name + Default, T: Message + Name + 'static>(
+    pub fn method<A: Message + Name + Default, T: Message + Name + Default + 'static>(
         mut self,
         method: Method<R, A, T>,
     ) -> Self {
@@ -183,6 +232,7 @@ impl<R: Runner> MethodTable<R> {
         self.rows.push(Row {
             args: (file("args"), A::full_name()),
             result: (file("result"), T::full_name()),
+            decodes_result: |bytes| decode::<T>(bytes, "result bytes").map(drop),
             name: method.name,
             description: method.description,
             answer: method.answer,

@@ -1,2 +1,1 @@
-pub mod plugin;
 pub mod v2_host;
