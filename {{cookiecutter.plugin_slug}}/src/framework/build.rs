@@ -45,7 +45,7 @@ fn build() -> Result<(), String> {
     }
     config
         .compile_protos(&files, &[&protos])
-        .map_err(|error| format!("cannot compile protos/: {error}"))?;
+        .map_err(|error| format!("cannot compile protos/: {error}{}", hint(&error.to_string())))?;
 
     let set = fs::read(&descriptors).map_err(|e| e.to_string())?;
     let set = FileDescriptorSet::decode(set.as_slice()).map_err(|e| e.to_string())?;
@@ -63,6 +63,18 @@ fn proto_files(folder: &Path) -> Result<Vec<PathBuf>, String> {
         .collect();
     files.sort();
     Ok(files)
+}
+
+/// What to do about protoc's "already defined": the crate compiles all of protos/ together, one
+/// Rust module per proto package, so two files of a package cannot both declare a message of
+/// the same name (JobWorkerP, which compiles each text alone, would accept them).
+fn hint(error: &str) -> &'static str {
+    if error.contains("already defined") {
+        "\nhint: the files of protos/ share one package, so their messages need distinct names: \
+         nest a helper message inside the first message of its file (RunArgs.Item), or rename it"
+    } else {
+        ""
+    }
 }
 
 /// Refuses what JobWorkerP cannot compile from one text alone.

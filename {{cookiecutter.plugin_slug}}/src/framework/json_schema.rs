@@ -2,6 +2,11 @@
 //! writes them: property names are the proto field names, 64-bit integers are strings, enums
 //! are their value names. No `$ref`, `anyOf`, `oneOf` or `null`: JobWorkerP turns an MCP
 //! tool's input schema back into a proto message and skips tools whose schemas use them.
+//!
+//! A field's leading comment in its `.proto` file (the comment lines right above it, each
+//! trimmed, joined with a space) becomes its `description`: what an LLM reads when it fills a
+//! tool's args. Unsigned integer fields get `"minimum": 0`. The keys of a field's schema come
+//! in a fixed order: `type`, then what the type adds, then `description`.
 
 use super::protos::descriptors;
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -13,24 +18,34 @@ use std::sync::LazyLock;
 /// A message that contains itself is cut off at this depth with a plain object.
 const MAX_DEPTH: usize = 8;
 
-/// Every message and enum of the embedded protos by full name (`.package.Outer.Inner`).
+/// Every message and enum of the embedded protos by full name (`.package.Outer.Inner`), and
+/// the leading comment of each field (`.package.Outer.field`).
 struct Types {
     messages: HashMap<String, &'static DescriptorProto>,
     enums: HashMap<String, &'static EnumDescriptorProto>,
+    comments: HashMap<String, String>,
 }
 
 static TYPES: LazyLock<Types> = LazyLock::new(|| {
     let mut types = Types {
         messages: HashMap::new(),
         enums: HashMap::new(),
+        comments: HashMap::new(),
     };
     for file in &descriptors().file {
         let scope = match file.package() {
             "" => String::new(),
             package => format!(".{package}"),
         };
-        for message in &file.message_type {
+        // protoc's source info: a location's path is field numbers and indexes of the
+        // descriptor (4 = a file's messages, 3 = a message's nested ones, 2 = its fields).
+        let locations = file.source_code_info.iter().flat_map(|info| &info.location);
+        let comments: HashMap<&[i32], &str> = locations
+            .filter_map(|at| Some((at.path.as_slice(), at.leading_comments.as_deref()?)))
+            .collect();
+        for (index, message) in file.message_type.iter().enumerate() {
             types.add_message(&scope, message);
+            types.add_comments(&scope, message, vec![4, index as i32], &comments);
         }
         for item in &file.enum_type {
             types.enums.insert(format!("{scope}.{}", item.name()), item);
@@ -50,6 +65,40 @@ impl Types {
         }
         self.messages.insert(name, message);
     }
+
+    fn add_comments(
+        &mut self,
+        scope: &str,
+        message: &DescriptorProto,
+        path: Vec<i32>,
+        comments: &HashMap<&[i32], &str>,
+    ) {
+        let name = format!("{scope}.{}", message.name());
+        for (index, field) in message.field.iter().enumerate() {
+            let at = [path.as_slice(), &[2, index as i32]].concat();
+            if let Some(text) = comments.get(at.as_slice()).map(|text| one_line(text)) {
+                if !text.is_empty() {
+                    self.comments.insert(format!("{name}.{}", field.name()), text);
+                }
+            }
+        }
+        for (index, nested) in message.nested_type.iter().enumerate() {
+            let at = [path.as_slice(), &[3, index as i32]].concat();
+            self.add_comments(&name, nested, at, comments);
+        }
+    }
+}
+
+/// A comment's lines, each trimmed, joined with a space.
+fn one_line(comment: &str) -> String {
+    let lines = comment.lines().map(str::trim).filter(|line| !line.is_empty());
+    lines.collect::<Vec<_>>().join(" ")
+}
+
+/// The full name of a message as the descriptor set's type names write it.
+fn full_name(message: &DescriptorProto) -> Option<&'static str> {
+    let found = TYPES.messages.iter().find(|(_, known)| std::ptr::eq(**known, message));
+    found.map(|(name, _)| -> &'static str { name.as_str() })
 }
 
 /// The JSON Schema of a message, as JSON text.
@@ -69,10 +118,18 @@ fn object(message: &DescriptorProto, depth: usize) -> Map<String, Value> {
     if depth >= MAX_DEPTH {
         return schema;
     }
+    let owner = full_name(message).unwrap_or_default();
     let properties: Map<String, Value> = message
         .field
         .iter()
-        .map(|field| (field.name().to_string(), field_schema(field, depth)))
+        .map(|field| {
+            let mut schema = field_schema(field, depth);
+            let comment = TYPES.comments.get(&format!("{owner}.{}", field.name()));
+            if let (Value::Object(keys), Some(comment)) = (&mut schema, comment) {
+                keys.insert("description".to_string(), json!(comment));
+            }
+            (field.name().to_string(), schema)
+        })
         .collect();
     schema.insert("properties".to_string(), Value::Object(properties));
     schema.insert("additionalProperties".to_string(), json!(false));
@@ -117,12 +174,14 @@ fn single(field: &FieldDescriptorProto, depth: usize) -> Value {
             }
             None => json!({"type": "string"}),
         },
-        Type::Int32 | Type::Sint32 | Type::Sfixed32 | Type::Uint32 | Type::Fixed32 => {
-            json!({"type": "integer"})
-        }
+        Type::Int32 | Type::Sint32 | Type::Sfixed32 => json!({"type": "integer"}),
+        Type::Uint32 | Type::Fixed32 => json!({"type": "integer", "minimum": 0}),
         // protobuf's JSON mapping writes 64-bit integers as strings; parsers take either.
-        Type::Int64 | Type::Sint64 | Type::Sfixed64 | Type::Uint64 | Type::Fixed64 => {
+        Type::Int64 | Type::Sint64 | Type::Sfixed64 => {
             json!({"type": "string", "pattern": "^-?[0-9]+$", "format": "int64"})
+        }
+        Type::Uint64 | Type::Fixed64 => {
+            json!({"type": "string", "pattern": "^[0-9]+$", "format": "uint64", "minimum": 0})
         }
         Type::Double | Type::Float => json!({"type": "number"}),
         Type::Bool => json!({"type": "boolean"}),
