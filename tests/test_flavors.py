@@ -25,6 +25,8 @@ RUST_FILES = {
     "src/lib.rs",
     "src/runner.rs",
     "tests/plugin.rs",
+    "tests/library.rs",
+    "src/framework/contract.rs",
 }
 
 
@@ -133,3 +135,19 @@ def test_copier_renders_the_rust_flavor_as_cookiecutter_does(
     assert copied.returncode == 0, copied.stderr
     project = tmp_path / "copier" / expected.name
     assert differences(tree(expected), tree(project, leave_out={COPIER_RECORD})) == []
+
+
+@pytest.mark.parametrize(
+    ("methods", "line"),
+    [
+        ("run, count_words", "A job without a method runs `run`."),
+        ("summarize", "A job without a method runs `summarize`."),
+        ("count_words, summarize", "A job without a method is refused: name one with `using`."),
+    ],
+)
+def test_the_rust_readme_names_the_method_a_job_without_one_gets(
+    tmp_path: Path, methods: str, line: str
+) -> None:
+    """The rule of ``jwp_generator.naming.default_method``, which the framework applies."""
+    readme = (rendered(tmp_path, "rust", methods=methods) / "README.md").read_text("utf-8")
+    assert line in readme.splitlines()

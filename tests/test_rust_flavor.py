@@ -33,20 +33,51 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="session")
 def rust_crate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Crate]:
+    """The defaults after ``cargo test`` alone: it builds the ``.so`` it checks itself."""
     crate = render_crate(tmp_path_factory.mktemp("rust-default"))
-    seconds = crate.build_and_test()
-    print(
-        f"Rust defaults: cargo build {seconds['build']:.1f} s, cargo test {seconds['test']:.1f} s"
-    )
+    seconds = crate.cargo("test")
+    print(f"Rust defaults: cargo test {seconds:.1f} s")
     yield crate
 
 
-def test_the_rust_defaults_build_and_pass_their_own_tests(rust_crate: Crate) -> None:
-    """``cargo test`` ran in the fixture; here its V2-host suite is run again, and counted."""
-    printed = rust_crate.output("test", "--test", "plugin")
-    passed = re.search(r"test result: ok\. (\d+) passed; 0 failed", printed)
-    assert passed and int(passed.group(1)) >= 10, printed
+def passed(printed: str, *names: str) -> None:
+    """Each named test of ``cargo test``'s output passed."""
+    for name in names:
+        assert re.search(rf"^test {name} \.\.\. ok$", printed, re.MULTILINE), (name, printed)
+
+
+def test_the_rust_defaults_pass_the_contract_suite_and_the_library_checks(
+    rust_crate: Crate,
+) -> None:
+    """A fresh render's ``cargo test`` (no ``cargo build`` before it) built the ``.so``."""
     assert rust_crate.library.is_file()
+    printed = rust_crate.output("test", "--test", "plugin", "--test", "library")
+    passed(
+        printed,
+        "the_plugin_keeps_the_v2_contract",
+        "run_greets_with_the_settings",
+        "run_streams_the_greeting_word_by_word",
+        "the_library_exports_the_v2_entry_points_and_no_v1_one",
+        "the_library_names_the_table_s_runner_and_methods",
+        "every_method_runs_through_the_ffi_layer",
+    )
+
+
+def test_the_library_test_rebuilds_a_stale_library(rust_crate: Crate, tmp_path: Path) -> None:
+    """An edit after the last build: ``cargo test`` checks the edited ``.so``, not the old one.
+
+    A render of its own (its own library name), so the defaults' library stays as it was.
+    """
+    crate = render_crate(tmp_path, plugin_name="Stale Check")
+    crate.cargo("build")
+    runner = crate.project / "src" / "runner.rs"
+    text = runner.read_text("utf-8")
+    name = 'const NAME: &str = "StaleCheck";'
+    assert name in text
+    runner.write_text(text.replace(name, 'const NAME: &str = "StaleEdited";'), "utf-8")
+    printed = crate.output("test", "--test", "library")
+    passed(printed, "the_library_names_the_table_s_runner_and_methods")
+    assert b"StaleEdited" in crate.library.read_bytes()
 
 
 def test_the_rust_defaults_pass_clippy_and_rustfmt(rust_crate: Crate) -> None:
@@ -57,7 +88,8 @@ def test_the_manifest_names_the_crate_the_library_and_the_pinned_abi(rust_crate:
     manifest = tomllib.loads((rust_crate.project / "Cargo.toml").read_text("utf-8"))
     assert manifest["package"]["name"] == "hello-world"
     assert manifest["package"]["edition"] == "2024"
-    assert manifest["lib"] == {"name": "hello_world", "crate-type": ["cdylib"]}
+    assert manifest["package"]["rust-version"] == "1.85", "edition 2024 needs 1.85"
+    assert manifest["lib"] == {"name": "hello_world", "crate-type": ["cdylib", "rlib"]}
     abi = manifest["dependencies"]["jobworkerp-plugin-abi"]
     assert set(abi) == {"git", "rev"}, "git with a pinned rev, never git and path together"
     assert manifest["profile"]["release"]["panic"] == "unwind"
@@ -94,6 +126,19 @@ def test_a_proto_that_imports_another_is_refused_by_the_build(
     )
     args.write_text(text, "utf-8")
     with pytest.raises(AssertionError, match=r"protos/run_args\.proto imports run_result\.proto"):
+        Crate(project, rust_crate.package).cargo("build")
+
+
+def test_a_helper_message_name_two_files_share_is_explained_by_the_build(
+    rust_crate: Crate, tmp_path: Path
+) -> None:
+    """One package, one Rust module: two top-level ``Item`` messages cannot both be in it."""
+    project = tmp_path / "crate"
+    shutil.copytree(rust_crate.project, project)
+    for role in ("args", "result"):
+        proto = project / "protos" / f"run_{role}.proto"
+        proto.write_text(proto.read_text("utf-8") + "\nmessage Item {\n  string x = 1;\n}\n")
+    with pytest.raises(AssertionError, match=r"(?s)already defined.*hint: .*distinct names"):
         Crate(project, rust_crate.package).cargo("build")
 
 

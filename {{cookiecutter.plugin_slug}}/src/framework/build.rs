@@ -43,9 +43,12 @@ fn build() -> Result<(), String> {
         let protoc = protoc_bin_vendored::protoc_bin_path().map_err(|e| e.to_string())?;
         config.protoc_executable(protoc);
     }
-    config
-        .compile_protos(&files, &[&protos])
-        .map_err(|error| format!("cannot compile protos/: {error}{}", hint(&error.to_string())))?;
+    config.compile_protos(&files, &[&protos]).map_err(|error| {
+        format!(
+            "cannot compile protos/: {error}{}",
+            hint(&error.to_string())
+        )
+    })?;
 
     let set = fs::read(&descriptors).map_err(|e| e.to_string())?;
     let set = FileDescriptorSet::decode(set.as_slice()).map_err(|e| e.to_string())?;

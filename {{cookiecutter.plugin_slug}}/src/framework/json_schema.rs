@@ -78,7 +78,8 @@ impl Types {
             let at = [path.as_slice(), &[2, index as i32]].concat();
             if let Some(text) = comments.get(at.as_slice()).map(|text| one_line(text)) {
                 if !text.is_empty() {
-                    self.comments.insert(format!("{name}.{}", field.name()), text);
+                    self.comments
+                        .insert(format!("{name}.{}", field.name()), text);
                 }
             }
         }
@@ -91,13 +92,19 @@ impl Types {
 
 /// A comment's lines, each trimmed, joined with a space.
 fn one_line(comment: &str) -> String {
-    let lines = comment.lines().map(str::trim).filter(|line| !line.is_empty());
+    let lines = comment
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
     lines.collect::<Vec<_>>().join(" ")
 }
 
 /// The full name of a message as the descriptor set's type names write it.
 fn full_name(message: &DescriptorProto) -> Option<&'static str> {
-    let found = TYPES.messages.iter().find(|(_, known)| std::ptr::eq(**known, message));
+    let found = TYPES
+        .messages
+        .iter()
+        .find(|(_, known)| std::ptr::eq(**known, message));
     found.map(|(name, _)| -> &'static str { name.as_str() })
 }
 
