@@ -101,6 +101,7 @@ LONG_FILES = (
     "test_rust_flavor.py",
     "test_real_server.py",
     "test_rust_real_server.py",
+    "test_rust_author_edit.py",
     "test_method_table.py",
     "test_update.py",
 )

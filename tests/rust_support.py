@@ -110,3 +110,23 @@ def add_slow_edit(crate: Crate, method: str = "run") -> None:
         pattern = re.compile(rf"(async fn {kind}_{method}\([^{{]*\{{\n)")
         text = pattern.sub(lambda found: found.group(1) + SLOW_RUST, text, count=1)
     runner.write_text(text, "utf-8")
+
+
+# The blocking edit: in the default method's plain answer, a job named "block:8s" blocks its
+# thread for 8 s without awaiting, and one named "panic" panics with a message.
+BLOCKING_RUST = """    if args.name == "block:8s" {
+        std::thread::sleep(std::time::Duration::from_secs(8));
+    }
+    if args.name == "panic" {
+        panic!("boom on request");
+    }
+"""
+
+
+def add_blocking_edit(crate: Crate, method: str = "run") -> None:
+    runner = crate.project / "src" / "runner.rs"
+    text = runner.read_text("utf-8")
+    pattern = re.compile(rf"(async fn answer_{method}\([^{{]*\{{\n)")
+    edited, count = pattern.subn(lambda found: found.group(1) + BLOCKING_RUST, text, count=1)
+    assert count == 1, text
+    runner.write_text(edited, "utf-8")

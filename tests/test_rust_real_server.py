@@ -13,13 +13,16 @@ would run that one's code.
 
 from __future__ import annotations
 
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import VENDOR, Bridge, cargo, library_path, prepare_bridge
-from tests.rust_support import Crate, add_slow_edit, render_crate
+from tests.rust_support import Crate, add_blocking_edit, add_slow_edit, render_crate
 from tests.v2_library import (
     QUICK_SECONDS,
     RUN,
@@ -57,6 +60,7 @@ def slow_python(runner: Path) -> None:
 def rust_slow(tmp_path_factory: pytest.TempPathFactory) -> Crate:
     crate = render_crate(tmp_path_factory.mktemp("rust-slow"), **ANSWERS)
     add_slow_edit(crate)
+    add_blocking_edit(crate)
     crate.cargo("build")
     return crate
 
@@ -112,3 +116,54 @@ def test_the_bridge_answers_every_scenario_as_the_rust_plugin_does(
     }
     assert not differing, differing
     assert normal(rust) == normal(bridge)
+
+
+def server_pid(server: JobWorkerP) -> int:
+    """The server's pid, checked alive: a plugin that took the process down changes it."""
+    pid = int((server.dir / "server.pid").read_text("utf-8"))
+    os.kill(pid, 0)
+    return pid
+
+
+def test_a_blocking_handler_ends_at_its_timeout_and_the_server_answers_meanwhile(
+    jobworkerp: JobWorkerP, rust_slow: Crate, tmp_path: Path
+) -> None:
+    """A job that blocks its thread for 8 s (``std::thread::sleep``) under ``-t 1000``."""
+    pid = server_pid(jobworkerp)
+    runner = register(jobworkerp, rust_slow.library, tmp_path, "RustBlocking")
+    worker = static_worker(jobworkerp, runner, "rust-blocking", SETTINGS)
+    blocked = worker.run({"name": "block:8s"}, "run", 1000)
+    assert blocked.status in {"ERROR_AND_RETRY", "MAX_RETRY"}, blocked
+    assert blocked.seconds < 6, f"the timeout waited for the blocked thread: {blocked}"
+    after = worker.run({"name": "next"}, "run")
+    assert after.result == {"message": "Hi, next!"}, after
+    assert after.seconds < QUICK_SECONDS, f"the job after it waited: {after}"
+    assert server_pid(jobworkerp) == pid
+
+    # Two blocked jobs at once (the channel's two slots), and a third job right behind them.
+    with ThreadPoolExecutor(2) as pool:
+        both = [pool.submit(worker.run, {"name": "block:8s"}, "run", 1000) for _ in range(2)]
+        time.sleep(0.3)
+        third = worker.run({"name": "third"}, "run")
+        blocked_both = [future.result() for future in both]
+    assert third.result == {"message": "Hi, third!"}, third
+    assert third.seconds < 6, f"the server stopped answering behind two blocked jobs: {third}"
+    for outcome in blocked_both:
+        assert outcome.status in {"ERROR_AND_RETRY", "MAX_RETRY"}, outcome
+    assert server_pid(jobworkerp) == pid
+
+
+def test_a_panic_s_message_and_place_are_the_job_s_stored_error(
+    jobworkerp: JobWorkerP, rust_slow: Crate, tmp_path: Path
+) -> None:
+    pid = server_pid(jobworkerp)
+    runner = register(jobworkerp, rust_slow.library, tmp_path, "RustPanics")
+    worker = static_worker(jobworkerp, runner, "rust-panics", SETTINGS)
+    panicked = worker.run({"name": "panic"}, "run")
+    assert panicked.status not in {None, "SUCCESS"}, panicked
+    assert panicked.error is not None
+    assert "method 'run' panicked at src/runner.rs:" in panicked.error, panicked
+    assert panicked.error.rstrip().endswith("boom on request"), panicked
+    after = worker.run({"name": "next"}, "run")
+    assert after.result == {"message": "Hi, next!"}, after
+    assert server_pid(jobworkerp) == pid
