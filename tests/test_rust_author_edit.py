@@ -114,16 +114,21 @@ pub struct WordToolsRunner {
     stop_words: HashSet<String>,
 }
 
+const NAME: &str = "WordTools";
+const DESCRIPTION: &str = "Counts the words of a text and streams its lines.";
+
 impl Runner for WordToolsRunner {
     type Settings = WordToolsSettings;
 
     fn load(settings: WordToolsSettings) -> Result<Self, String> {
-        let stop_words = settings.stop_words.iter().map(|w| w.to_lowercase()).collect();
-        Ok(Self { stop_words })
+        let stop_words = settings.stop_words.iter().map(|w| w.to_lowercase());
+        Ok(Self {
+            stop_words: stop_words.collect(),
+        })
     }
 
     fn methods() -> MethodTable<Self> {
-        MethodTable::new("WordTools", "Counts the words of a text and streams its lines.")
+        MethodTable::new(NAME, DESCRIPTION)
             .method(
                 Method::<Self, CountWordsArgs, CountWordsResult>::new(
                     "count_words",
@@ -240,7 +245,8 @@ fn the_plugin_keeps_the_v2_contract() {
 
 async fn loaded(stop_words: &[&str]) -> Host<Runner> {
     let stop_words = stop_words.iter().map(|word| word.to_string()).collect();
-    Host::load(&WordToolsSettings { stop_words }).await.expect("load")
+    let settings = WordToolsSettings { stop_words };
+    Host::load(&settings).await.expect("load")
 }
 
 #[tokio::test]

@@ -14,6 +14,7 @@ would run that one's code.
 from __future__ import annotations
 
 import os
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -161,9 +162,11 @@ def test_a_panic_s_message_and_place_are_the_job_s_stored_error(
     worker = static_worker(jobworkerp, runner, "rust-panics", SETTINGS)
     panicked = worker.run({"name": "panic"}, "run")
     assert panicked.status not in {None, "SUCCESS"}, panicked
-    assert panicked.error is not None
-    assert "method 'run' panicked at src/runner.rs:" in panicked.error, panicked
-    assert panicked.error.rstrip().endswith("boom on request"), panicked
+    # The server wraps the plugin's error (and may add its own backtrace after it).
+    found = re.search(
+        r"method 'run' panicked at src/runner\.rs:\d+:\d+: boom on request", str(panicked.error)
+    )
+    assert found, panicked
     after = worker.run({"name": "next"}, "run")
     assert after.result == {"message": "Hi, next!"}, after
     assert server_pid(jobworkerp) == pid
