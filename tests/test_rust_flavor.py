@@ -22,9 +22,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-from tests.native_support import VENDOR, cargo
-from tests.rust_support import Crate, render_crate
+from tests.native_support import VENDOR, cargo, write_lockfile
+from tests.rust_support import RUST_TARGET_DIR, Crate, render_crate, write_patch_config
 from tests.support import SKIP_VARIABLE, render_cli
+
+SKIP = {SKIP_VARIABLE: "1"}
 
 pytestmark = pytest.mark.skipif(
     cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
@@ -167,6 +169,31 @@ def test_more_renders_build_and_pass_their_tests_and_lints(
     crate = render_crate(tmp_path, **{"plugin_name": "Rust Mode Tools", **answers})
     crate.build_and_test()
     crate.lint()
+
+
+@pytest.mark.full
+def test_the_printed_next_steps_work_as_written_on_a_fresh_render(tmp_path: Path) -> None:
+    """The summary's commands, run as printed: a release build, then ``cargo test``."""
+    result = render_cli(tmp_path, {"language": "rust", "plugin_name": "Next Steps"}, SKIP)
+    assert result.returncode == 0, result.stderr
+    steps = [line.strip() for line in result.stdout.split("Next steps:\n", 1)[1].splitlines()]
+    assert steps[0].startswith("cd ") and steps[1] == "cargo build --release && cargo test"
+    project = tmp_path / "next-steps"
+    write_lockfile(project)
+    write_patch_config(tmp_path)  # what GitHub would give: the ABI crates
+    done = subprocess.run(
+        ["sh", "-c", f"{steps[0]} && {steps[1]}"],
+        cwd=tmp_path,
+        env={**os.environ, "CARGO_TARGET_DIR": str(RUST_TARGET_DIR), "CARGO_TERM_COLOR": "never"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
+    passed(
+        done.stdout, "the_plugin_keeps_the_v2_contract", "every_method_runs_through_the_ffi_layer"
+    )
 
 
 @pytest.mark.full
