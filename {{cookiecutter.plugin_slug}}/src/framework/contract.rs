@@ -11,19 +11,16 @@
 //!
 //! The sample args suit a method that accepts any value; give others with [`Contract::args`].
 
-use super::json_schema::{enum_named, message_named};
-use super::plugin::Plugin;
+pub use super::host::{Host, Streamed};
 use super::protos;
+pub use super::samples::sample_args;
+use super::samples::{holds_every_field, sample};
 use super::table::{Row, Runner};
 use super::{CANCELLED, DEFAULT_METHOD_NAME};
 use jobworkerp_plugin_abi::futures::future::join_all;
-use jobworkerp_plugin_abi::{
-    CancelToken, FfiCancellationToken, HighLevelSink, OutputSink, OwnedCancelHandle, PluginV2,
-};
+use jobworkerp_plugin_abi::{HighLevelSink, OutputSink, PluginV2};
 use prost::Message;
-use prost::encoding::{WireType, decode_key, decode_varint, encode_key, encode_varint};
-use prost_types::field_descriptor_proto::Type;
-use prost_types::{DescriptorProto, FieldDescriptorProto};
+use prost_types::DescriptorProto;
 use std::collections::HashMap;
 use std::marker::PhantomData;
 use std::time::Duration;
@@ -36,115 +33,6 @@ const GARBAGE: &[u8] = &[0x0a, 0x7f, 0x01];
 const UNKNOWN_METHOD: &str = "no_such_method_in_the_table";
 /// How long the suite waits for what must happen at once (generous for a busy machine).
 const PATIENCE: Duration = Duration::from_secs(10);
-
-/// A plugin instance, driven as JobWorkerP drives one.
-pub struct Host<R: Runner> {
-    plugin: Plugin<R>,
-}
-
-/// A stream's chunks and how it ended.
-pub struct Streamed {
-    pub chunks: Vec<Vec<u8>>,
-    pub end: Result<Metadata, String>,
-}
-
-impl<R: Runner> Host<R> {
-    /// A new instance, not loaded (JobWorkerP reads the schemas of such instances).
-    pub fn new() -> Self {
-        Self {
-            plugin: Plugin::default(),
-        }
-    }
-
-    /// A new instance loaded with `settings`.
-    pub async fn load(settings: &R::Settings) -> Result<Self, String> {
-        let mut host = Self::new();
-        host.load_bytes(settings.encode_to_vec()).await?;
-        Ok(host)
-    }
-
-    pub async fn load_bytes(&mut self, settings: Vec<u8>) -> Result<(), String> {
-        self.plugin.load(settings).await
-    }
-
-    /// A fresh token for the next job, as the host sets one before every job.
-    pub fn new_token(&mut self) -> OwnedCancelHandle {
-        let (token, handle) = FfiCancellationToken::new_owned();
-        self.plugin
-            .set_cancellation_token(CancelToken::from_ffi(token));
-        handle
-    }
-
-    /// A plain job of `method`, its result decoded.
-    pub async fn run<A: Message, T: Message + Default>(
-        &mut self,
-        method: &str,
-        args: &A,
-    ) -> Result<T, String> {
-        self.new_token();
-        let bytes = self.run_bytes(args.encode_to_vec(), Metadata::new(), Some(method));
-        let bytes = bytes.await.0?;
-        T::decode(bytes.as_slice()).map_err(|error| format!("not a result: {error}"))
-    }
-
-    /// A streamed job of `method`, its chunks decoded.
-    pub async fn stream<A: Message, T: Message + Default>(
-        &mut self,
-        method: &str,
-        args: &A,
-    ) -> Result<Vec<T>, String> {
-        self.new_token();
-        let streamed = self.stream_bytes(args.encode_to_vec(), Some(method), 16);
-        let streamed = streamed.await;
-        streamed.end?;
-        let chunks = streamed
-            .chunks
-            .iter()
-            .map(|chunk| T::decode(chunk.as_slice()));
-        let chunks: Result<Vec<T>, _> = chunks.collect();
-        chunks.map_err(|error| format!("not a chunk: {error}"))
-    }
-
-    /// `run` as the host calls it: args bytes, metadata, `using`.
-    pub async fn run_bytes(
-        &mut self,
-        args: Vec<u8>,
-        metadata: Metadata,
-        using: Option<&str>,
-    ) -> (Result<Vec<u8>, String>, Metadata) {
-        let using = using.map(str::to_string);
-        self.plugin.run(args, metadata, using).await
-    }
-
-    /// `run_stream` into a sink of `capacity` chunks that the host reads.
-    pub async fn stream_bytes(
-        &mut self,
-        args: Vec<u8>,
-        using: Option<&str>,
-        capacity: usize,
-    ) -> Streamed {
-        let (sender, mut receiver) = mpsc::channel(capacity);
-        let reader = tokio::spawn(async move {
-            let mut chunks = Vec::new();
-            while let Some(chunk) = receiver.recv().await {
-                chunks.push(chunk);
-            }
-            chunks
-        });
-        let sink = HighLevelSink::from_ffi(OutputSink::from_sender(sender));
-        let using = using.map(str::to_string);
-        let end = self.plugin.run_stream(args, Metadata::new(), using, sink);
-        let end = end.await;
-        let chunks = reader.await.unwrap_or_default();
-        Streamed { chunks, end }
-    }
-}
-
-impl<R: Runner> Default for Host<R> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
 
 /// The contract suite of a runner.
 pub struct Contract<R: Runner> {
@@ -515,124 +403,6 @@ fn schema_fits(text: &str, message: &DescriptorProto) -> Result<(), String> {
             found.is_object(),
             &format!("field {} in {text}", field.name()),
         )?;
-    }
-    Ok(())
-}
-
-// Sample args, filled from a message's descriptor ----------------------------------------
-
-/// Sample args of `method` (the first message of `protos/<method>_args.proto`, every field
-/// set), as the suite sends them.
-pub fn sample_args(method: &str) -> Result<Vec<u8>, String> {
-    let (message, _) = protos::first_message(&format!("{method}_args.proto"))?;
-    Ok(sample(message, 0))
-}
-
-/// Nested messages are filled to this depth.
-const SAMPLE_DEPTH: usize = 3;
-
-/// A message with every field set: a repeated field or a map gets one element, written
-/// unpacked (which every decoder takes).
-fn sample(message: &DescriptorProto, depth: usize) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    if depth > SAMPLE_DEPTH {
-        return bytes;
-    }
-    for field in &message.field {
-        sample_field(field, depth, &mut bytes);
-    }
-    bytes
-}
-
-fn sample_field(field: &FieldDescriptorProto, depth: usize, bytes: &mut Vec<u8>) {
-    let tag = u32::try_from(field.number()).unwrap_or(1);
-    let length_delimited = |value: &[u8], bytes: &mut Vec<u8>| {
-        encode_key(tag, WireType::LengthDelimited, bytes);
-        encode_varint(value.len() as u64, bytes);
-        bytes.extend_from_slice(value);
-    };
-    let varint = |value: u64, bytes: &mut Vec<u8>| {
-        encode_key(tag, WireType::Varint, bytes);
-        encode_varint(value, bytes);
-    };
-    match field.r#type() {
-        Type::String => length_delimited(b"sample", bytes),
-        Type::Bytes => length_delimited(b"\x00sample", bytes),
-        Type::Message | Type::Group => {
-            let inner = message_named(field.type_name())
-                .map(|message| sample(message, depth + 1))
-                .unwrap_or_default();
-            length_delimited(&inner, bytes);
-        }
-        Type::Enum => {
-            let values = enum_named(field.type_name()).map(|item| &item.value);
-            let number = values
-                .and_then(|values| values.iter().map(|v| v.number()).find(|n| *n != 0))
-                .unwrap_or(0);
-            varint(i64::from(number) as u64, bytes);
-        }
-        Type::Bool | Type::Int32 | Type::Int64 | Type::Uint32 | Type::Uint64 => varint(1, bytes),
-        Type::Sint32 | Type::Sint64 => varint(2, bytes), // zigzag of 1
-        Type::Fixed32 | Type::Sfixed32 | Type::Float => {
-            encode_key(tag, WireType::ThirtyTwoBit, bytes);
-            let value = if field.r#type() == Type::Float {
-                1.0f32.to_bits()
-            } else {
-                1
-            };
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-        Type::Fixed64 | Type::Sfixed64 | Type::Double => {
-            encode_key(tag, WireType::SixtyFourBit, bytes);
-            let value = if field.r#type() == Type::Double {
-                1.0f64.to_bits()
-            } else {
-                1
-            };
-            bytes.extend_from_slice(&value.to_le_bytes());
-        }
-    }
-}
-
-// "The last chunk is the whole result": every field of the answer, in the last chunk -------
-
-/// The fields of an encoded message: (tag, value bytes), in order.
-fn fields(mut bytes: &[u8]) -> Result<Vec<(u32, Vec<u8>)>, String> {
-    let mut found = Vec::new();
-    while !bytes.is_empty() {
-        let (tag, wire) = decode_key(&mut bytes).map_err(|error| error.to_string())?;
-        let size = match wire {
-            WireType::Varint => {
-                let start = bytes;
-                decode_varint(&mut bytes).map_err(|error| error.to_string())?;
-                found.push((tag, start[..start.len() - bytes.len()].to_vec()));
-                continue;
-            }
-            WireType::SixtyFourBit => 8,
-            WireType::ThirtyTwoBit => 4,
-            WireType::LengthDelimited => {
-                let size = decode_varint(&mut bytes).map_err(|error| error.to_string())?;
-                usize::try_from(size).map_err(|error| error.to_string())?
-            }
-            WireType::StartGroup | WireType::EndGroup => return Err("groups".to_string()),
-        };
-        let value = bytes.get(..size).ok_or("a field runs past the end")?;
-        found.push((tag, value.to_vec()));
-        bytes = &bytes[size..];
-    }
-    Ok(found)
-}
-
-fn holds_every_field(chunk: &[u8], answer: &[u8]) -> Result<(), String> {
-    let (chunk, answer) = (fields(chunk)?, fields(answer)?);
-    for (tag, _) in &answer {
-        let of = |fields: &[(u32, Vec<u8>)]| -> Vec<Vec<u8>> {
-            let values = fields.iter().filter(|(found, _)| found == tag);
-            values.map(|(_, value)| value.clone()).collect()
-        };
-        if of(&chunk) != of(&answer) {
-            return Err(format!("field {tag} differs from the plain answer's"));
-        }
     }
     Ok(())
 }

@@ -8,10 +8,12 @@
 //! code; nothing here names it.
 
 pub mod contract;
+mod host;
 mod json_schema;
 mod plugin;
 mod protos;
 mod runtime;
+mod samples;
 mod schema;
 mod table;
 
