@@ -41,6 +41,8 @@ SLOW_NAME = "slow:3s"
 TIMEOUT_MS = 500
 # The job after an overrun must not wait for it: the sleep is 3 s.
 QUICK_SECONDS = 2.5
+# How long a stored result may take to appear after the client has the job's answer.
+STORED_WAIT_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,19 @@ class Worker:
         return done, time.monotonic() - started
 
     def _stored(self, *args: str) -> dict[str, Any]:
-        found = json_values(self.server.client("job-result", *args, "--format", "json").stdout)
+        """The stored result ``job-result ARGS`` finds, waited for a little: the server answers
+        a job before its result is written, so a busy machine may not have it yet (``find``
+        then says "not found", ``list-by-job-id`` prints ``[]``)."""
+        deadline = time.monotonic() + STORED_WAIT_SECONDS
+        while True:
+            printed = self.server.client("job-result", *args, "--format", "json").stdout
+            missing = printed.startswith("job result not found") or printed.strip() == "[]"
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        found = json_values(printed)
+        if len(found) == 1 and isinstance(found[0], list):
+            found = found[0]  # a list of one result
         assert len(found) == 1, found
         record: dict[str, Any] = found[0]
         return record
