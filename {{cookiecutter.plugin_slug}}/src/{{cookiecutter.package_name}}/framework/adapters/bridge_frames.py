@@ -25,18 +25,18 @@ message of this file (the Rust side, ``native/src/frames.rs``, derives the same 
       string message = 4;                  // ERROR: one line
     }
 
-The messages are built here from descriptors, in a pool of their own, so they need neither
-protoc nor a place in the plugin's ``protos/`` folder, and they never meet the plugin's own
-messages in protobuf's default pool.
+Two flat messages do not need protoc or a generated module: they are encoded and decoded
+here, by protobuf's wire rules, with the standard library alone, so a worker starts without
+importing protobuf's descriptor machinery (a third of its start-up) and never puts messages
+of its own into protobuf's default pool beside the plugin's. The template's tests check this
+codec against protobuf's own encoding of the messages above.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping, MutableMapping
-from typing import Any, Protocol, cast
-
-from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 LOAD, RUN, STREAM = 0, 1, 2
 LOADED, RESULT, CHUNK, END, ERROR = 0, 1, 2, 3, 4
@@ -44,123 +44,180 @@ HEADER = struct.Struct(">I")
 # A frame longer than this is a broken channel, not a message (the bridge has the same limit).
 MAX_FRAME = 1 << 30
 
-
-class RequestFrame(Protocol):
-    kind: int
-    payload: bytes
-    metadata: MutableMapping[str, str]
-    using: str
-
-    def HasField(self, field_name: str) -> bool: ...  # noqa: N802 (protobuf's name)
+_VARINT, _FIXED64, _LENGTH, _FIXED32 = 0, 1, 2, 5
 
 
-class ReplyFrame(Protocol):
-    kind: int
-    payload: bytes
-    metadata: MutableMapping[str, str]
-    message: str
-
-    def SerializeToString(self) -> bytes: ...  # noqa: N802 (protobuf's name)
+class FrameError(ValueError):
+    """Bytes that are not a message of this protocol."""
 
 
-def _field(name: str, number: int, kind: int, **more: Any) -> descriptor_pb2.FieldDescriptorProto:
-    return descriptor_pb2.FieldDescriptorProto(
-        name=name,
-        number=number,
-        type=kind,  # type: ignore[arg-type]
-        label=more.pop("label", descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL),
-        json_name=name,
-        **more,
-    )
+@dataclass
+class Request:
+    kind: int = LOAD
+    payload: bytes = b""
+    metadata: dict[str, str] = field(default_factory=dict)
+    using: str | None = None
 
 
-def _message(name: str, text_field: tuple[str, int] | None) -> descriptor_pb2.DescriptorProto:
-    """``kind = 1``, ``payload = 2``, ``metadata = 3`` and the message's own string field."""
-    field = descriptor_pb2.FieldDescriptorProto
-    entry = descriptor_pb2.DescriptorProto(
-        name="MetadataEntry",
-        field=[_field("key", 1, field.TYPE_STRING), _field("value", 2, field.TYPE_STRING)],
-        options=descriptor_pb2.MessageOptions(map_entry=True),
-    )
-    message = descriptor_pb2.DescriptorProto(
-        name=name,
-        field=[
-            _field("kind", 1, field.TYPE_INT32),
-            _field("payload", 2, field.TYPE_BYTES),
-            _field(
-                "metadata",
-                3,
-                field.TYPE_MESSAGE,
-                label=field.LABEL_REPEATED,
-                type_name=f".jobworkerp_bridge.{name}.MetadataEntry",
-            ),
-        ],
-        nested_type=[entry],
-    )
-    if text_field is not None:
-        text, number = text_field
-        message.field.append(_field(text, number, field.TYPE_STRING))
-    return message
+@dataclass
+class Reply:
+    kind: int = LOADED
+    payload: bytes = b""
+    metadata: dict[str, str] = field(default_factory=dict)
+    message: str = ""
 
 
-def _classes() -> tuple[type[Any], type[Any]]:
-    request = _message("Request", None)
-    # proto3 `optional string using = 4`: a field in a synthetic oneof of its own.
-    request.oneof_decl.add(name="_using")
-    request.field.append(
-        _field(
-            "using",
-            4,
-            descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
-            oneof_index=0,
-            proto3_optional=True,
+def _varint(value: int) -> bytes:
+    value &= (1 << 64) - 1  # negative int32 values are ten-byte varints, as in protobuf
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _key(number: int, wire_type: int) -> bytes:
+    return _varint(number << 3 | wire_type)
+
+
+def _length_delimited(number: int, data: bytes) -> bytes:
+    return _key(number, _LENGTH) + _varint(len(data)) + data
+
+
+def _map(number: int, entries: Mapping[str, str]) -> bytes:
+    return b"".join(
+        _length_delimited(
+            number,
+            _length_delimited(1, key.encode("utf-8")) + _length_delimited(2, value.encode("utf-8")),
         )
-    )
-    reply = _message("Reply", ("message", 4))
-    file = descriptor_pb2.FileDescriptorProto(
-        name="jobworkerp_bridge/frames.proto",
-        package="jobworkerp_bridge",
-        syntax="proto3",
-        message_type=[request, reply],
-    )
-    pool = descriptor_pool.DescriptorPool()
-    pool.Add(file)
-    return (
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("jobworkerp_bridge.Request")),
-        message_factory.GetMessageClass(pool.FindMessageTypeByName("jobworkerp_bridge.Reply")),
+        for key, value in entries.items()
     )
 
 
-_REQUEST, _REPLY = _classes()
+def _read_varint(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        if at >= len(data) or shift > 63:
+            raise FrameError("truncated varint")
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, at
 
 
-def parse_request(data: bytes) -> RequestFrame:
-    return cast(RequestFrame, _REQUEST.FromString(data))
+def _fields(data: bytes) -> Iterator[tuple[int, int | bytes]]:
+    """``(field number, value)`` of every field: an int for varints, bytes for the rest."""
+    at = 0
+    while at < len(data):
+        key, at = _read_varint(data, at)
+        number, wire_type = key >> 3, key & 7
+        if wire_type == _VARINT:
+            value, at = _read_varint(data, at)
+            yield number, value
+            continue
+        if wire_type == _LENGTH:
+            size, at = _read_varint(data, at)
+        elif wire_type in (_FIXED64, _FIXED32):
+            size = 8 if wire_type == _FIXED64 else 4
+        else:
+            raise FrameError(f"wire type {wire_type}")
+        if at + size > len(data):
+            raise FrameError("truncated field")
+        yield number, data[at : at + size]
+        at += size
 
 
-def request(
-    kind: int, payload: bytes, metadata: Mapping[str, str] | None = None, using: str | None = None
-) -> bytes:
-    """An encoded ``Request`` (what the bridge sends; the tests use it too)."""
-    frame = _REQUEST(kind=kind, payload=payload, metadata=dict(metadata or {}))
-    if using is not None:
-        frame.using = using
-    encoded: bytes = frame.SerializeToString()
-    return encoded
+def _text(value: int | bytes) -> str:
+    if not isinstance(value, bytes):
+        raise FrameError("a string field holds a number")
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FrameError("a string field is not UTF-8") from None
 
 
-def reply(
-    kind: int,
-    payload: bytes = b"",
-    metadata: Mapping[str, str] | None = None,
-    message: str = "",
-) -> bytes:
-    """An encoded ``Reply``."""
-    frame = cast(
-        ReplyFrame,
-        _REPLY(kind=kind, payload=payload, metadata=dict(metadata or {}), message=message),
-    )
-    return frame.SerializeToString()
+def _entry(value: int | bytes) -> tuple[str, str]:
+    if not isinstance(value, bytes):
+        raise FrameError("a map entry holds a number")
+    key = text = ""
+    for number, item in _fields(value):
+        if number == 1:
+            key = _text(item)
+        elif number == 2:
+            text = _text(item)
+    return key, text
+
+
+def _int32(value: int | bytes) -> int:
+    if not isinstance(value, int):
+        raise FrameError("an int32 field holds bytes")
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _bytes(value: int | bytes) -> bytes:
+    if not isinstance(value, bytes):
+        raise FrameError("a bytes field holds a number")
+    return value
+
+
+def encode_request(request: Request) -> bytes:
+    """An encoded ``Request`` (what the bridge sends; the template's tests use it too)."""
+    out = b""
+    if request.kind:
+        out += _key(1, _VARINT) + _varint(request.kind)
+    if request.payload:
+        out += _length_delimited(2, request.payload)
+    out += _map(3, request.metadata)
+    if request.using is not None:
+        out += _length_delimited(4, request.using.encode("utf-8"))
+    return out
+
+
+def decode_request(data: bytes) -> Request:
+    request = Request()
+    for number, value in _fields(data):
+        if number == 1:
+            request.kind = _int32(value)
+        elif number == 2:
+            request.payload = _bytes(value)
+        elif number == 3:
+            key, text = _entry(value)
+            request.metadata[key] = text
+        elif number == 4:
+            request.using = _text(value)
+    return request
+
+
+def encode_reply(reply: Reply) -> bytes:
+    out = b""
+    if reply.kind:
+        out += _key(1, _VARINT) + _varint(reply.kind)
+    if reply.payload:
+        out += _length_delimited(2, reply.payload)
+    out += _map(3, reply.metadata)
+    if reply.message:
+        out += _length_delimited(4, reply.message.encode("utf-8"))
+    return out
+
+
+def decode_reply(data: bytes) -> Reply:
+    """A decoded ``Reply`` (the template's tests use it)."""
+    reply = Reply()
+    for number, value in _fields(data):
+        if number == 1:
+            reply.kind = _int32(value)
+        elif number == 2:
+            reply.payload = _bytes(value)
+        elif number == 3:
+            key, text = _entry(value)
+            reply.metadata[key] = text
+        elif number == 4:
+            reply.message = _text(value)
+    return reply
 
 
 def framed(body: bytes) -> bytes:

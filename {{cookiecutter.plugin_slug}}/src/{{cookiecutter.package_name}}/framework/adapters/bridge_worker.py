@@ -16,6 +16,7 @@ bridge sees it die and fails that one job.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -56,16 +57,16 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def failure(error: BaseException, metadata: dict[str, str]) -> bytes:
+def failure(error: BaseException, metadata: dict[str, str]) -> frames.Reply:
     """An ERROR reply: a ``PluginError`` by its message and metadata, anything else by type."""
     if isinstance(error, PluginError):
-        return frames.reply(frames.ERROR, metadata=error.metadata, message=one_line(error.message))
+        return frames.Reply(frames.ERROR, metadata=error.metadata, message=one_line(error.message))
     try:
         text = str(error)
     except Exception:  # a broken __str__ must not replace the error itself
         text = "(its message could not be turned into text)"
     kind = type(error).__name__
-    return frames.reply(
+    return frames.Reply(
         frames.ERROR, metadata=metadata, message=one_line(f"{kind}: {text}" if text else kind)
     )
 
@@ -77,39 +78,40 @@ class Worker:
         self.channel = channel
         self.runner: MultiMethodPluginRunner | None = None
 
-    def send(self, body: bytes) -> None:
+    def send(self, reply: frames.Reply) -> None:
         try:
-            self.channel.sendall(frames.framed(body))
+            self.channel.sendall(frames.framed(frames.encode_reply(reply)))
         except OSError:
             raise ChannelClosed from None
 
     def serve(self) -> None:
         while True:
             try:
-                call = frames.parse_request(read_frame(self.channel))
-            except ChannelClosed:
+                call = frames.decode_request(read_frame(self.channel))
+            except (ChannelClosed, frames.FrameError):
                 return
             self.answer(call)
 
-    def answer(self, call: frames.RequestFrame) -> None:
-        metadata = dict(call.metadata)
-        using = call.using if call.HasField("using") else None
+    def answer(self, call: frames.Request) -> None:
+        metadata, using = call.metadata, call.using
         try:
             if call.kind == frames.LOAD:
                 runner = load_multi_method_plugin()
                 runner.load(call.payload)
                 self.runner = runner
-                self.send(frames.reply(frames.LOADED))
+                self.send(frames.Reply(frames.LOADED))
                 return
             runner = self.loaded()
             if call.kind == frames.RUN:
-                result, returned = runner.run(call.payload, metadata, using)
-                self.send(frames.reply(frames.RESULT, result, returned))
+                result, returned = runner.run(call.payload, dict(metadata), using)
+                if not all(isinstance(item, str) for pair in returned.items() for item in pair):
+                    raise PluginError("run() returned something other than (bytes, dict[str, str])")
+                self.send(frames.Reply(frames.RESULT, result, returned))
             elif call.kind == frames.STREAM:
-                runner.begin_stream(call.payload, metadata, using)
+                runner.begin_stream(call.payload, dict(metadata), using)
                 while (chunk := runner.receive_stream()) is not None:
-                    self.send(frames.reply(frames.CHUNK, chunk))
-                self.send(frames.reply(frames.END))
+                    self.send(frames.Reply(frames.CHUNK, chunk))
+                self.send(frames.Reply(frames.END))
             else:
                 raise PluginError(f"the bridge sent an unknown call kind {call.kind}")
         except ChannelClosed:
@@ -138,15 +140,11 @@ def main() -> None:
     parent = os.getppid()
     threading.Thread(target=watch_parent, args=(parent,), name="parent-watch", daemon=True).start()
     channel = socket.socket(fileno=descriptor)
-    try:
+    with contextlib.suppress(ChannelClosed, OSError):
         Worker(channel).serve()
-    except (ChannelClosed, OSError):
-        pass
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(OSError, ValueError):  # the runner may have closed it
             stream.flush()
-        except (OSError, ValueError):  # the runner may have closed it
-            pass
     # Threads a job left running must not keep a retired worker alive.
     os._exit(0)
 
