@@ -104,7 +104,9 @@ pub struct Process {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The venv the workers run: `JOBWORKERP_PYTHON_VENV`, else the build's.

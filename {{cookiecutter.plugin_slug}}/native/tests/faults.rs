@@ -38,9 +38,18 @@ const KINDS: &[&str] = &[
 
 /// Faults that end the worker process, and how the job's error names the end.
 const DEADLY: &[(&str, &str)] = &[
-    ("os._exit", "python worker died (exit status 7) while running 'run'"),
-    ("os.abort", "python worker died (SIGABRT) while running 'run'"),
-    ("segfault", "python worker died (SIGSEGV) while running 'run'"),
+    (
+        "os._exit",
+        "python worker died (exit status 7) while running 'run'",
+    ),
+    (
+        "os.abort",
+        "python worker died (SIGABRT) while running 'run'",
+    ),
+    (
+        "segfault",
+        "python worker died (SIGSEGV) while running 'run'",
+    ),
 ];
 
 /// A plain job works; returns the pid of the worker that answered it.
@@ -371,7 +380,11 @@ async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
     // A stream that times out while the host's sink is full releases the instance too.
     instance.new_token();
     let (end, mut receiver) = instance
-        .run_stream_stalled(&args("x|gap|sleep:50"), Some("run"), Duration::from_millis(300))
+        .run_stream_stalled(
+            &args("x|gap|sleep:50"),
+            Some("run"),
+            Duration::from_millis(300),
+        )
         .await;
     assert!(end.is_none(), "the stream should have timed out");
     works(&mut instance, "after a stalled stream").await;
@@ -380,7 +393,10 @@ async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
         while receiver.recv().await.is_some() {}
     })
     .await;
-    assert!(drained.is_ok(), "the stalled stream's sink was never let go");
+    assert!(
+        drained.is_ok(),
+        "the stalled stream's sink was never let go"
+    );
 }
 
 /// Two CPU-bound jobs on two instances run in two processes at once. The ratio is reported,
@@ -398,7 +414,9 @@ async fn cpu_bound_jobs_on_two_instances_run_in_parallel() {
     let started = Instant::now();
     for instance in [&mut first, &mut second] {
         instance.new_token();
-        let (result, _) = instance.run(&args(spin), Metadata::new(), Some("run")).await;
+        let (result, _) = instance
+            .run(&args(spin), Metadata::new(), Some("run"))
+            .await;
         assert!(result.is_ok());
     }
     let sequential = started.elapsed();
@@ -408,8 +426,9 @@ async fn cpu_bound_jobs_on_two_instances_run_in_parallel() {
         .map(|mut instance| {
             tokio::spawn(async move {
                 instance.new_token();
-                let (result, metadata) =
-                    instance.run(&args(spin), Metadata::new(), Some("run")).await;
+                let (result, metadata) = instance
+                    .run(&args(spin), Metadata::new(), Some("run"))
+                    .await;
                 assert!(result.is_ok());
                 metadata["pid"].clone()
             })
