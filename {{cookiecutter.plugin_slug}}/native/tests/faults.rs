@@ -370,7 +370,10 @@ async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
     assert!(dropped.is_none(), "the job should have timed out");
     let started = Instant::now();
     let next = works(&mut instance, "after the timeout").await;
-    println!("next job after a dropped one: {:?}", started.elapsed());
+    println!(
+        "next job after a dropped one (a new worker's start-up): {:?}",
+        started.elapsed()
+    );
     assert_ne!(next, pid);
     assert!(
         gone_within(pid, Duration::from_secs(3)).await,
@@ -489,7 +492,7 @@ async fn after_a_timeout_the_same_instance_answers_the_next_job_at_once() {
     instance.new_token();
     let dropped = instance
         .run_with_timeout(
-            &args("x|run|sleep:2000"),
+            &args("x|run|sleep:5000"),
             Some("run"),
             Duration::from_millis(200),
         )
@@ -505,8 +508,9 @@ async fn after_a_timeout_the_same_instance_answers_the_next_job_at_once() {
         "Hi, next!",
         "the settings survive the swap"
     );
+    // It runs on a new worker (started with the same settings), not after the overrun.
     assert!(
-        started.elapsed() < Duration::from_millis(1000),
+        started.elapsed() < Duration::from_millis(2500),
         "{:?}",
         started.elapsed()
     );
