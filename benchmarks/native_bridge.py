@@ -1,4 +1,5 @@
-"""Benchmark row of the native bridge: a bridged job in-process against the direct Python call.
+"""Benchmark row of the native bridge: a bridged job through the V2 test host against the direct
+Python call, and a worker process's start-up and memory.
 
 Run it from the repository root, after installing ``requirements/test.txt`` (needs cargo and
 ``../shared/vendor``)::

@@ -354,6 +354,28 @@ async fn a_died_error_quotes_the_last_stderr_lines() {
     );
 }
 
+/// A job that changes its environment and closes its stdout and stderr changes only its worker:
+/// the host's environment is untouched and the worker goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn environment_changes_and_closed_output_stay_in_the_worker() {
+    if !enabled() {
+        return;
+    }
+    let path = std::env::var("PATH").expect("PATH");
+    let mut instance = plugin::loaded(b"").await;
+    let pid = works(&mut instance, "before").await;
+    instance.new_token();
+    let (result, _) = instance
+        .run(&args("x|run|hostile-env"), Metadata::new(), Some("run"))
+        .await;
+    assert_eq!(
+        message_of(&result.expect("the job")),
+        "Hello, x|run|hostile-env!"
+    );
+    assert_eq!(std::env::var("PATH").expect("PATH"), path);
+    assert_eq!(works(&mut instance, "after").await, pid, "the same worker");
+}
+
 /// A job the host drops at its timeout stops its runaway worker and frees the instance at
 /// once: the next job starts on a new worker without waiting for the old one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
