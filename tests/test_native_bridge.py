@@ -43,7 +43,8 @@ pytestmark = pytest.mark.skipif(
 # Faults the robustness tests' set lacks, for the crate's fault tests (tests/faults.rs): a worker
 # that ends itself (os._exit, abort, a segfault, a fork whose child keeps the channel open, an
 # exit after writing to stderr), a changed PATH and closed stdout and stderr, a runaway loop,
-# CPU-bound work; and every run answer carries the worker's pid in its metadata.
+# CPU-bound work, a listing of the worker's open descriptors; and every run answer carries the
+# worker's pid in its metadata.
 EXTRA_FAULTS = """
 
 _fault_without_process_faults = fault
@@ -69,6 +70,14 @@ def fault(what):
         print("first line", file=sys.stderr)
         print("second \\x1b[31mline", file=sys.stderr, flush=True)
         _os._exit(5)
+    if what == "raise:fds":
+        found = []
+        for name in _os.listdir("/proc/self/fd"):
+            try:
+                found.append(f"{name}={_os.readlink('/proc/self/fd/' + name)}")
+            except OSError:  # the listing's own descriptor, closed by now
+                pass
+        raise PluginError(" ".join(sorted(found)))
     if what == "hostile-env":
         _os.environ["PATH"] = "/nowhere"
         _os.close(1)

@@ -354,6 +354,33 @@ async fn a_died_error_quotes_the_last_stderr_lines() {
     );
 }
 
+/// A worker inherits no descriptor of the host but its channel (fd 3), not even one without
+/// close-on-exec, as a server's socket could be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_inherits_only_its_channel() {
+    if !enabled() {
+        return;
+    }
+    // SAFETY: dup of this process's stderr; the copy has no close-on-exec flag.
+    let leaked = unsafe { libc::dup(2) };
+    assert!(leaked > 3);
+    // Settings of its own: a worker started now, not one from the pool.
+    let mut instance = plugin::loaded(&settings("descriptors")).await;
+    instance.new_token();
+    let (result, _) = instance
+        .run(&args("x|run|raise:fds"), Metadata::new(), Some("run"))
+        .await;
+    // SAFETY: closes the copy made above.
+    unsafe { libc::close(leaked) };
+    let listing = result.expect_err("the listing comes back as the error");
+    let numbers: Vec<i32> = listing
+        .split(' ')
+        .map(|entry| entry.split('=').next().unwrap().parse().expect(&listing))
+        .collect();
+    assert_eq!(numbers, vec![0, 1, 2, 3], "{listing}");
+    assert!(listing.contains("3=socket:"), "{listing}");
+}
+
 /// A job that changes its environment and closes its stdout and stderr changes only its worker:
 /// the host's environment is untouched and the worker goes on answering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
