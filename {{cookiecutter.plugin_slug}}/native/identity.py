@@ -1,14 +1,13 @@
 """Print the plugin's identity and schemas as JSON, for the bridge's build script and tests.
 
-Loads the plugin the way the bridge does, through its ``jobworkerp.plugins`` entry point, and
-asks a fresh instance, so the library answers exactly what the Python runner answers.
+Loads the plugin through its ``jobworkerp.plugins`` entry point (the function the bridge's
+worker processes call to build their instance) and asks a fresh instance, so the library
+answers exactly what the Python runner answers.
 Usage: ``python identity.py PACKAGE_NAME``.
 """
 
 import json
-import site
 import sys
-import sysconfig
 from importlib.metadata import entry_points
 
 
@@ -42,9 +41,6 @@ def main(package: str) -> None:
             }
             for name, schema in json_map.items()
         }
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    libdir = sysconfig.get_config_var("LIBDIR") or ""
-    soname = sysconfig.get_config_var("INSTSONAME") or f"libpython{version}.so"
     print(
         json.dumps(
             {
@@ -55,9 +51,6 @@ def main(package: str) -> None:
                 "methods": methods,
                 "json_schemas": json_schemas,
                 "venv": sys.prefix,
-                "python_version": version,
-                "libpython": f"{libdir}/{soname}",
-                "site_packages": site.getsitepackages(),
             }
         )
     )
