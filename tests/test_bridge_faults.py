@@ -197,22 +197,28 @@ def test_a_fault_leaves_the_server_and_other_jobs_alone(lane: Lane, case: Case) 
     before = set(lane.watch.processes())
     with ThreadPoolExecutor(1) as pool:
         running = pool.submit(case.run, lane)
-        queued = []
+        queued: list[tuple[int, str | None]] = []
+        refusal = ""
         for number in range(BYSTANDERS):  # queued while the fault runs
-            queued.append((number, enqueue(server, lane.bystander, f"by {case.label} {number}")))
+            try:
+                job = enqueue(server, lane.bystander, f"by {case.label} {number}")
+            except AssertionError as refused:  # the server died or broke: reported below
+                job, refusal = None, str(refused)
+            queued.append((number, job))
             time.sleep(0.05)
         outcome = running.result()
     same_server = alive(lane.pid) and server_pid(server) == lane.pid
     if not same_server:
         TABLE.append((case.label, "NO: the server died", "-", short(outcome.error), "-"))
-        log = server.log_tail(30)
+        log = server.log_tail(12)
         # The next cases get a server of their own.
         server.stop()
         server.start()
         lane.pid = server_pid(server)
         pytest.fail(f"the server died on {case.label}: {outcome}\n{log}")
+    assert all(job for _, job in queued), f"a job could not be queued: {refusal}"
     after = next_job(lane, case)
-    bystanders = {number: wait_result(server, job, 60) for number, job in queued}
+    bystanders = {number: wait_result(server, job, 60) for number, job in queued if job}
     time.sleep(1.0)  # a worker killed or replaced has had its time to go
     spinning = lane.watch.spinning()
     new = set(lane.watch.processes()) - before
