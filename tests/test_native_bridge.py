@@ -36,22 +36,63 @@ pytestmark = pytest.mark.skipif(
     cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
 )
 
-# A fault the robustness tests' set lacks: os._exit, which the bridge turns into SystemExit.
-OS_EXIT_FAULT = """
+# Faults the robustness tests' set lacks, for the crate's fault tests (tests/faults.rs): a worker
+# that ends itself (os._exit, abort, a segfault, a fork whose child keeps the channel open, an
+# exit after writing to stderr), a runaway loop, CPU-bound work; and every run answer carries
+# the worker's pid in its metadata.
+EXTRA_FAULTS = """
 
-_fault_without_os_exit = fault
+_fault_without_process_faults = fault
 
 
 def fault(what):
     if what == "raise:os._exit":
         _os._exit(7)
-    _fault_without_os_exit(what)
+    if what == "raise:os.abort":
+        _os.abort()
+    if what == "raise:segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    if what == "raise:fork":
+        if _os.fork() == 0:
+            _time.sleep(30)
+            _os._exit(0)
+        _os._exit(9)
+    if what == "raise:stderr":
+        import sys
+
+        print("first line", file=sys.stderr)
+        print("second \\x1b[31mline", file=sys.stderr, flush=True)
+        _os._exit(5)
+    if what == "loop":
+        while True:
+            pass
+    if what.startswith("spin:"):
+        end = _time.perf_counter() + int(what[5:]) / 1000
+        while _time.perf_counter() < end:
+            pass
+        return
+    _fault_without_process_faults(what)
+
+
+_run_without_pid = RobustPluginRunner.run
+
+
+def _run_with_pid(self, args, metadata, using):
+    answer = _run_without_pid(self, args, metadata, using)
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[1], dict):
+        return answer[0], {**answer[1], "pid": str(_os.getpid())}
+    return answer
+
+
+RobustPluginRunner.run = _run_with_pid
 """
 
 
 def prepare(out: Path, *, faults: bool = False, **answers: str) -> Bridge:
     def add_faults(runner: Path) -> None:
-        runner.write_text(runner.read_text("utf-8") + FAULTS + OS_EXIT_FAULT, "utf-8")
+        runner.write_text(runner.read_text("utf-8") + FAULTS + EXTRA_FAULTS, "utf-8")
 
     return prepare_bridge(out, add_faults if faults else None, **answers)
 

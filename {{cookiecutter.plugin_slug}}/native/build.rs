@@ -5,11 +5,12 @@
 //! Python there, this script runs the build environment's Python once (`identity.py`, which
 //! loads the plugin through its entry point) and writes the answers as Rust constants.
 //! Which Python: `JOBWORKERP_PYTHON_VENV`, else the active `VIRTUAL_ENV`, else `PYTHON`, else
-//! `python3` on PATH. That environment is also the library's default at run time.
+//! `python3` on PATH. That environment is also the library's default at run time: its
+//! `bin/python` runs the worker processes.
 
 use std::env;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
@@ -55,12 +56,6 @@ fn main() {
     // Tests compare the library with the live Python runner through the same interpreter.
     println!("cargo:rustc-env=JWP_BUILD_PYTHON={}", python.display());
     println!("cargo:rustc-env=JWP_BUILD_IDENTITY={}", json_path.display());
-    // The library links libpython; without this the dynamic loader may pick another
-    // installation's copy of the same soname (a system Python) over the venv's base one.
-    let libpython = text_of(&identity, "libpython");
-    if let Some(dir) = Path::new(&libpython).parent() {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
-    }
 }
 
 fn build_python() -> PathBuf {
@@ -100,8 +95,6 @@ fn constants(identity: &serde_json::Value, package: &str) -> String {
     );
     constant("SETTINGS_SCHEMA", text_of(identity, "settings_schema"));
     constant("BUILD_VENV", text_of(identity, "venv"));
-    constant("BUILD_LIBPYTHON", text_of(identity, "libpython"));
-    constant("PYTHON_VERSION", text_of(identity, "python_version"));
 
     code.push_str("pub const METHODS: &[MethodEntry] = &[\n");
     let empty = serde_json::Map::new();

@@ -6,9 +6,7 @@ Usage: ``python identity.py PACKAGE_NAME``.
 """
 
 import json
-import site
 import sys
-import sysconfig
 from importlib.metadata import entry_points
 
 
@@ -42,9 +40,6 @@ def main(package: str) -> None:
             }
             for name, schema in json_map.items()
         }
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    libdir = sysconfig.get_config_var("LIBDIR") or ""
-    soname = sysconfig.get_config_var("INSTSONAME") or f"libpython{version}.so"
     print(
         json.dumps(
             {
@@ -55,9 +50,6 @@ def main(package: str) -> None:
                 "methods": methods,
                 "json_schemas": json_schemas,
                 "venv": sys.prefix,
-                "python_version": version,
-                "libpython": f"{libdir}/{soname}",
-                "site_packages": site.getsitepackages(),
             }
         )
     )

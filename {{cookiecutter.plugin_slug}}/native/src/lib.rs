@@ -1,33 +1,46 @@
-//! JobWorkerP V2 plugin library that delegates every call to this project's Python runner.
+//! JobWorkerP V2 plugin library that runs this project's Python runner in worker processes.
 //!
-//! The constructor only builds an empty value: identity and schemas are constants baked in by
-//! `build.rs` from the same protos and method table the Python package uses. `load()` starts
-//! the interpreter (once per process), builds a Python runner and calls its `load(settings)`.
-//! Each Python runner has its own long-lived thread (`worker.rs`) where its jobs run, holding
-//! the GIL only while Python runs, so a job that waits (I/O, `time.sleep`) lets the others run.
+//! No Python runs in the JobWorkerP process. The constructor only builds an empty value:
+//! identity and schemas are constants baked in by `build.rs`. `load(settings)` takes a worker
+//! process loaded with those settings from the process-wide pool (`pool.rs`), or starts one
+//! (`process.rs`) and has it load them; each job is one call over the worker's private channel
+//! (`frames.rs`). One worker serves one instance at a time, so the jobs JobWorkerP runs at
+//! once run in as many processes, in parallel.
+//!
+//! Whatever a job does to its worker stays there: a worker that dies fails its own job with
+//! one line naming the cause, and the instance's next job gets a new worker with the same
+//! settings. A cancelled job, or one the host drops at its timeout, stops its worker (SIGTERM
+//! to its process group, SIGKILL a second later) without waiting for it.
+//!
+//! The host polls our futures on its own tokio runtime, which this library's copy of tokio
+//! cannot see: the channel I/O runs on the bridge's own runtime and its answers come back
+//! through tokio's runtime-agnostic channels. Nothing panics on purpose, nothing blocks the
+//! host's threads and nothing exits the JobWorkerP process.
 
+mod frames;
 mod identity;
-mod python;
-mod worker;
+mod pool;
+mod process;
 
+use frames::{ChannelError, Reply, Request};
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2, register_plugin_v2};
-use pyo3::{Py, PyAny};
+use process::{GRACE, Process, Worker};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, oneshot};
 
-/// The bridge's threads for loads and cancels: the host polls our futures on its runtime, which
-/// a cdylib's copy of tokio cannot see, so blocking work goes to a runtime of our own, shared by
-/// all instances. Jobs run on their runner's own thread (`Slot::worker`).
+/// The bridge's own threads: channel I/O, output pumps, process start-up and stop timers.
 static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
 
 fn runtime() -> Result<&'static Runtime, String> {
     RUNTIME
         .get_or_init(|| {
             tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
+                .worker_threads(2)
                 .thread_name("jobworkerp-python-bridge")
+                .enable_io()
+                .enable_time()
                 .build()
                 .map_err(|error| format!("cannot start the bridge's threads: {error}"))
         })
@@ -35,125 +48,224 @@ fn runtime() -> Result<&'static Runtime, String> {
         .map_err(Clone::clone)
 }
 
-/// One Python runner, the thread its calls run on, and whether a call of it is still running.
-struct Slot {
-    runner: Py<PyAny>,
-    busy: AtomicBool,
-    worker: worker::Worker,
+const NOT_LOADED: &str = "the plugin is not loaded: call load() first";
+const CANCELLED: &str = "cancelled";
+const UNFINISHED: &str = "the bridge's call to the python worker did not finish";
+/// Chunks of a stream read ahead of the host's sink.
+const READ_AHEAD: usize = 4;
+
+/// What a call to a worker ended with.
+enum Outcome {
+    /// The worker's last reply; the worker is healthy and idle again.
+    Done(Reply, Worker),
+    /// The worker died or broke the channel: the job's error. The worker is gone.
+    Failed(String),
+    /// The job's future was dropped: nobody waits for the answer.
+    Abandoned,
 }
 
-impl Slot {
-    fn new(runner: Py<PyAny>) -> Result<Arc<Self>, String> {
-        Ok(Arc::new(Self {
-            worker: worker::Worker::start()?,
-            runner,
-            busy: AtomicBool::new(false),
-        }))
+/// What a running call sends to the job's future, in order.
+enum Event {
+    Chunk(Vec<u8>),
+    Finished(Outcome),
+}
+
+/// Writes the request and reads the replies up to the last one, forwarding stream chunks.
+async fn talk(
+    channel: &mut tokio::net::UnixStream,
+    request: &Request,
+    events: &mpsc::Sender<Event>,
+) -> Result<Reply, Option<ChannelError>> {
+    frames::write(channel, request).await.map_err(Some)?;
+    loop {
+        let reply = frames::read(channel).await.map_err(Some)?;
+        if reply.kind != frames::CHUNK {
+            return Ok(reply);
+        }
+        if request.kind != frames::STREAM {
+            return Err(Some(ChannelError::Malformed));
+        }
+        if events.send(Event::Chunk(reply.payload)).await.is_err() {
+            return Err(None);
+        }
     }
 }
 
-/// Marks a slot busy for the length of one Python call, also when the host dropped the job.
-struct Busy(Arc<Slot>);
-
-impl Busy {
-    fn new(slot: Arc<Slot>) -> Self {
-        slot.busy.store(true, Ordering::Release);
-        Self(slot)
+/// One call on the bridge's runtime: it ends with the worker's last reply, or with the
+/// worker's death (seen by its pid, even while something it forked holds the channel open).
+async fn exchange(
+    mut worker: Worker,
+    request: Request,
+    during: &'static str,
+    events: &mpsc::Sender<Event>,
+) -> Outcome {
+    let process = worker.process.clone();
+    let talked = tokio::select! {
+        biased;
+        talked = talk(&mut worker.channel, &request, events) => Some(talked),
+        _ = process.exited() => None,
+        () = events.closed() => return Outcome::Abandoned,
+    };
+    match talked {
+        Some(Ok(reply)) => Outcome::Done(reply, worker),
+        Some(Err(None)) => Outcome::Abandoned,
+        Some(Err(Some(error))) => {
+            drop(worker);
+            Outcome::Failed(broken(&process, &error, during).await)
+        }
+        None => Outcome::Failed(process.died(during).await),
     }
 }
 
-impl Drop for Busy {
+/// The error of a call whose channel broke: the worker's death if it is dying, else the
+/// broken channel itself (and the worker is stopped).
+async fn broken(process: &Arc<Process>, error: &ChannelError, during: &str) -> String {
+    if tokio::time::timeout(GRACE, process.exited()).await.is_ok() {
+        return process.died(during).await;
+    }
+    process.terminate();
+    let what = match error {
+        ChannelError::Closed => "closed its channel",
+        ChannelError::Malformed => "sent a malformed frame",
+    };
+    format!(
+        "python worker {what} while running '{during}'{}",
+        process.last_stderr()
+    )
+}
+
+/// Stops a worker whose job's future is dropped or cancelled before the call ended.
+struct Abandon(Option<Arc<Process>>);
+
+impl Abandon {
+    fn disarm(&mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon {
     fn drop(&mut self) {
-        self.0.busy.store(false, Ordering::Release);
+        if let Some(process) = self.0.take() {
+            process.terminate();
+        }
     }
 }
 
-struct Loaded {
-    plugin: Arc<python::Plugin>,
-    settings: Vec<u8>,
-    slot: Arc<Slot>,
+/// A call running on the bridge's runtime, seen from the job's future.
+struct Running {
+    events: mpsc::Receiver<Event>,
+    abandon: Abandon,
+}
+
+fn dispatch(worker: Worker, request: Request, during: &'static str) -> Result<Running, String> {
+    let runtime = runtime()?;
+    let (sender, events) = mpsc::channel(READ_AHEAD);
+    let abandon = Abandon(Some(worker.process.clone()));
+    runtime.spawn(async move {
+        let outcome = exchange(worker, request, during, &sender).await;
+        let _ = sender.send(Event::Finished(outcome)).await;
+    });
+    Ok(Running { events, abandon })
+}
+
+/// A worker loaded with `settings`: from the pool, or a new one (started and loaded on the
+/// bridge's runtime).
+async fn start(settings: &[u8]) -> Result<Worker, String> {
+    if let Some(worker) = pool::take(settings) {
+        return Ok(worker);
+    }
+    let runtime = runtime()?;
+    let (answer, answered) = oneshot::channel();
+    let settings = settings.to_vec();
+    runtime.spawn(async move {
+        let started = start_new(settings.clone()).await;
+        // Nobody waits any more (the load was dropped or cancelled): keep it for the next.
+        if let Err(Ok(worker)) = answer.send(started) {
+            pool::give_back(settings, worker);
+        }
+    });
+    answered
+        .await
+        .unwrap_or_else(|_| Err(UNFINISHED.to_string()))
+}
+
+async fn start_new(settings: Vec<u8>) -> Result<Worker, String> {
+    let (process, channel) = tokio::task::spawn_blocking(process::spawn)
+        .await
+        .map_err(|error| format!("the python worker did not start: {error}"))??;
+    let worker = Worker { process, channel };
+    let request = Request {
+        kind: frames::LOAD,
+        payload: settings,
+        ..Request::default()
+    };
+    // Only stream chunks use the channel; a load has none.
+    let (sender, _events) = mpsc::channel(1);
+    match exchange(worker, request, "load", &sender).await {
+        Outcome::Done(reply, worker) if reply.kind == frames::LOADED => Ok(worker),
+        Outcome::Done(reply, _) if reply.kind == frames::ERROR => Err(reply.message),
+        Outcome::Done(reply, _) => Err(unexpected(&reply, "load")),
+        Outcome::Failed(error) => Err(error),
+        Outcome::Abandoned => Err(UNFINISHED.to_string()),
+    }
+}
+
+fn unexpected(reply: &Reply, during: &str) -> String {
+    format!(
+        "python worker answered '{during}' with a reply of kind {}",
+        reply.kind
+    )
+}
+
+async fn cancelled(token: Option<&CancelToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
+    }
 }
 
 #[derive(Default)]
 pub struct PythonBridge {
     token: Option<CancelToken>,
-    loaded: Option<Loaded>,
+    /// The settings of the last successful `load()`.
+    settings: Option<Vec<u8>>,
+    /// The instance's worker while no job runs on it.
+    worker: Option<Worker>,
 }
-
-fn join_failure(error: tokio::task::JoinError) -> String {
-    format!("the bridge's Python call did not finish: {error}")
-}
-
-const UNFINISHED: &str = "the bridge's Python call did not finish";
 
 impl PythonBridge {
-    /// The runner for the next job. After a timeout the host drops the job's future while its
-    /// Python call may still run; that runner is then asked to cancel and left to finish on
-    /// its thread, and the job gets a fresh runner loaded with the same settings.
-    async fn slot(&mut self) -> Result<(&'static Runtime, Arc<python::Plugin>, Arc<Slot>), String> {
-        let rt = runtime()?;
-        let loaded = self
-            .loaded
-            .as_mut()
-            .ok_or("the plugin is not loaded: call load() first")?;
-        if loaded.slot.busy.load(Ordering::Acquire) {
-            let (plugin, settings) = (loaded.plugin.clone(), loaded.settings.clone());
-            let runner = rt
-                .spawn_blocking(move || python::new_runner(&plugin, &settings))
-                .await
-                .map_err(join_failure)??;
-            let old = std::mem::replace(&mut loaded.slot, Slot::new(runner)?);
-            rt.spawn_blocking(move || python::cancel(&old.runner));
-        }
-        Ok((rt, loaded.plugin.clone(), loaded.slot.clone()))
-    }
-
     fn cancelled(&self) -> bool {
         self.token.as_ref().is_some_and(CancelToken::is_cancelled)
     }
 
-    /// Awaits a Python call; if the job's token fires first, calls the runner's `cancel()`
-    /// (on another thread: the runner's own is busy) and still awaits the call, which decides
-    /// how the job ends.
-    async fn watch<T: Send + 'static>(
-        &self,
-        rt: &'static Runtime,
-        slot: &Arc<Slot>,
-        answer: Option<worker::Answer<T>>,
-    ) -> Result<T, String> {
-        let mut running = match answer {
-            Some(worker::Answer::Ready(value)) => return Ok(value),
-            Some(worker::Answer::Running(running)) => running,
-            None => return Err(UNFINISHED.to_string()),
-        };
-        if let Some(token) = &self.token {
-            tokio::select! {
-                biased;
-                done = &mut running => return done.map_err(|_| UNFINISHED.to_string()),
-                () = token.cancelled() => {
-                    let slot = slot.clone();
-                    rt.spawn_blocking(move || python::cancel(&slot.runner));
-                }
-            }
+    /// The worker for the next job: the instance's own, or (after a death, a cancel or a
+    /// timeout took it) a new one loaded with the same settings.
+    async fn worker(&mut self) -> Result<Worker, String> {
+        let settings = self.settings.clone().ok_or(NOT_LOADED)?;
+        if let Some(worker) = self.worker.take()
+            && worker.process.alive()
+        {
+            return Ok(worker);
         }
-        running.await.map_err(|_| UNFINISHED.to_string())
+        let token = self.token.clone();
+        tokio::select! {
+            biased;
+            started = start(&settings) => started,
+            () = cancelled(token.as_ref()) => Err(CANCELLED.to_string()),
+        }
+    }
+
+    /// Gives the instance's idle worker to the pool.
+    fn release(&mut self) {
+        if let (Some(settings), Some(worker)) = (self.settings.take(), self.worker.take()) {
+            pool::give_back(settings, worker);
+        }
     }
 }
 
 impl Drop for PythonBridge {
     fn drop(&mut self) {
-        // Released on the runner's thread: the host's thread must not wait for the GIL. The
-        // thread ends after it (a job the host gave up on may still hold the runner until it
-        // returns).
-        if let Some(loaded) = self.loaded.take() {
-            let worker = loaded.slot.worker.clone();
-            let slot = loaded.slot;
-            worker.post(move || {
-                if let Ok(slot) = Arc::try_unwrap(slot) {
-                    python::release(slot.runner);
-                }
-            });
-        }
+        self.release();
     }
 }
 
@@ -188,22 +300,10 @@ impl PluginV2 for PythonBridge {
     }
 
     async fn load(&mut self, settings: Vec<u8>) -> Result<(), String> {
-        let rt = runtime()?;
-        let kept = settings.clone();
-        let (plugin, runner) = rt
-            .spawn_blocking(move || {
-                let plugin = python::plugin()?;
-                let runner = python::new_runner(&plugin, &settings)?;
-                Ok::<_, String>((plugin, runner))
-            })
-            .await
-            .map_err(join_failure)??;
-        let slot = Slot::new(runner)?;
-        self.loaded = Some(Loaded {
-            plugin,
-            settings: kept,
-            slot,
-        });
+        self.release();
+        let worker = start(&settings).await?;
+        self.settings = Some(settings);
+        self.worker = Some(worker);
         Ok(())
     }
 
@@ -214,22 +314,46 @@ impl PluginV2 for PythonBridge {
         using: Option<String>,
     ) -> (Result<Vec<u8>, String>, HashMap<String, String>) {
         if self.cancelled() {
-            return (Err("cancelled".to_string()), metadata);
+            return (Err(CANCELLED.to_string()), metadata);
         }
-        let (rt, plugin, slot) = match self.slot().await {
-            Ok(found) => found,
+        let worker = match self.worker().await {
+            Ok(worker) => worker,
             Err(error) => return (Err(error), metadata),
         };
-        let busy = Busy::new(slot.clone());
-        let input = metadata.clone();
-        let call = slot.worker.call(move || {
-            let _busy = busy;
-            python::run(&plugin, &_busy.0.runner, &args, &input, using.as_deref())
-        });
-        match self.watch(rt, &slot, call).await {
-            Ok(Ok((result, returned))) => (Ok(result), returned),
-            Ok(Err(failure)) => (Err(failure.message), failure.metadata.unwrap_or(metadata)),
-            Err(error) => (Err(error), metadata),
+        let request = Request {
+            kind: frames::RUN,
+            payload: args,
+            metadata: metadata.clone(),
+            using,
+        };
+        let mut running = match dispatch(worker, request, "run") {
+            Ok(running) => running,
+            Err(error) => return (Err(error), metadata),
+        };
+        let token = self.token.clone();
+        // A cancel stops the worker (dropping `running` does) and ends the job at once.
+        let event = tokio::select! {
+            biased;
+            event = running.events.recv() => event,
+            () = cancelled(token.as_ref()) => return (Err(CANCELLED.to_string()), metadata),
+        };
+        match event {
+            Some(Event::Finished(Outcome::Done(reply, worker))) => {
+                running.abandon.disarm();
+                match reply.kind {
+                    frames::RESULT => {
+                        self.worker = Some(worker);
+                        (Ok(reply.payload), reply.metadata)
+                    }
+                    frames::ERROR => {
+                        self.worker = Some(worker);
+                        (Err(reply.message), reply.metadata)
+                    }
+                    _ => (Err(unexpected(&reply, "run")), metadata),
+                }
+            }
+            Some(Event::Finished(Outcome::Failed(error))) => (Err(error), metadata),
+            _ => (Err(UNFINISHED.to_string()), metadata),
         }
     }
 
@@ -241,41 +365,49 @@ impl PluginV2 for PythonBridge {
         output: HighLevelSink,
     ) -> Result<HashMap<String, String>, String> {
         if self.cancelled() {
-            return Err("cancelled".to_string());
+            return Err(CANCELLED.to_string());
         }
-        let (rt, plugin, slot) = self.slot().await?;
-        let begin = {
-            let (plugin, busy, input) = (plugin.clone(), Busy::new(slot.clone()), metadata.clone());
-            slot.worker.call(move || {
-                python::begin_stream(&plugin, &busy.0.runner, &args, &input, using.as_deref())
-            })
+        let worker = self.worker().await?;
+        let request = Request {
+            kind: frames::STREAM,
+            payload: args,
+            metadata: metadata.clone(),
+            using,
         };
-        self.watch(rt, &slot, begin)
-            .await?
-            .map_err(|failure| failure.message)?;
+        let mut running = dispatch(worker, request, "run_stream")?;
+        let token = self.token.clone();
         loop {
-            if self.cancelled() {
-                let slot = slot.clone();
-                rt.spawn_blocking(move || python::cancel(&slot.runner));
-                return Err("cancelled".to_string());
-            }
-            let next = {
-                let (plugin, busy) = (plugin.clone(), Busy::new(slot.clone()));
-                slot.worker
-                    .call(move || python::receive_stream(&plugin, &busy.0.runner))
+            // A chunk that comes after the cancel is not sent: the stream ends here.
+            let event = tokio::select! {
+                biased;
+                () = cancelled(token.as_ref()) => return Err(CANCELLED.to_string()),
+                event = running.events.recv() => event,
             };
-            match self.watch(rt, &slot, next).await? {
-                // A chunk that comes back after the cancel is not sent: the stream ends here.
-                Ok(Some(_)) if self.cancelled() => return Err("cancelled".to_string()),
-                Ok(Some(chunk)) => output.send(chunk).await?,
-                Ok(None) => break,
-                Err(failure) => return Err(failure.message),
+            match event {
+                Some(Event::Chunk(chunk)) => {
+                    tokio::select! {
+                        biased;
+                        () = cancelled(token.as_ref()) => return Err(CANCELLED.to_string()),
+                        sent = output.send(chunk) => sent?,
+                    }
+                }
+                Some(Event::Finished(Outcome::Done(reply, worker))) => {
+                    running.abandon.disarm();
+                    let ended = match reply.kind {
+                        frames::END => Ok(metadata),
+                        frames::ERROR => Err(reply.message),
+                        _ => return Err(unexpected(&reply, "run_stream")),
+                    };
+                    self.worker = Some(worker);
+                    if self.cancelled() {
+                        return Err(CANCELLED.to_string());
+                    }
+                    return ended;
+                }
+                Some(Event::Finished(Outcome::Failed(error))) => return Err(error),
+                _ => return Err(UNFINISHED.to_string()),
             }
         }
-        if self.cancelled() {
-            return Err("cancelled".to_string());
-        }
-        Ok(metadata)
     }
 }
 

@@ -1,8 +1,10 @@
 //! Faults, cancellation, timeouts and a soak, through the V2 test host.
 //!
 //! These need a runner that fails on demand: the template's tests append fault injection to
-//! the rendered runner (`tests/plugin_faults.py` there: args name `"<id>|<where>|<what>"`) and
-//! set `JWP_BRIDGE_FAULTS=1`. Without it every test here returns at once.
+//! the rendered runner (`tests/plugin_faults.py` and the extra faults of
+//! `tests/test_native_bridge.py` there: args name `"<id>|<where>|<what>"`, and every run answer
+//! carries the worker's pid as metadata `pid`) and set `JWP_BRIDGE_FAULTS=1`. Without it every
+//! test here returns at once.
 
 mod support;
 
@@ -34,15 +36,50 @@ const KINDS: &[&str] = &[
     "os._exit",
 ];
 
-async fn works(instance: &mut Instance, name: &str) {
+/// Faults that end the worker process, and how the job's error names the end.
+const DEADLY: &[(&str, &str)] = &[
+    (
+        "os._exit",
+        "python worker died (exit status 7) while running 'run'",
+    ),
+    (
+        "os.abort",
+        "python worker died (SIGABRT) while running 'run'",
+    ),
+    (
+        "segfault",
+        "python worker died (SIGSEGV) while running 'run'",
+    ),
+];
+
+/// A plain job works; returns the pid of the worker that answered it.
+async fn works(instance: &mut Instance, name: &str) -> i32 {
     instance.new_token();
-    let (result, _) = instance
+    let (result, metadata) = instance
         .run(&args(name), Metadata::new(), Some("run"))
         .await;
     assert_eq!(
         message_of(&result.expect("a plain job")),
         format!("Hello, {name}!")
     );
+    metadata["pid"].parse().expect("the worker's pid")
+}
+
+fn running(pid: i32) -> bool {
+    // SAFETY: signal 0 only asks whether the process exists.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+/// Waits up to `limit` for the process to be gone (killed and reaped by the bridge).
+async fn gone_within(pid: i32, limit: Duration) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if !running(pid) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    !running(pid)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,6 +99,12 @@ async fn python_exceptions_in_run_fail_the_job_and_nothing_else() {
             !error.is_empty() && !error.contains('\n'),
             "{kind}: {error:?}"
         );
+        if *kind == "os._exit" {
+            assert_eq!(
+                error, "python worker died (exit status 7) while running 'run'",
+                "{kind}"
+            );
+        }
         if *kind == "PluginError" {
             assert!(error.contains("refused on purpose"), "{error}");
             assert_eq!(
@@ -89,6 +132,12 @@ async fn python_exceptions_in_load_are_load_errors() {
             !error.is_empty() && !error.contains('\n'),
             "{kind}: {error:?}"
         );
+        if kind == "os._exit" {
+            assert_eq!(
+                error,
+                "python worker died (exit status 7) while running 'load'"
+            );
+        }
     }
     works(&mut plugin::loaded(b"").await, "after load faults").await;
 }
@@ -159,24 +208,276 @@ async fn cancel_during_a_slow_stream_ends_it_at_the_next_chunk() {
     works(&mut instance, "after a cancelled stream").await;
 }
 
+/// A cancel in the middle of a runaway job ends the job at once and stops its worker.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cancel_during_a_run_reaches_the_runner_and_the_job_ends() {
+async fn cancel_during_a_runaway_run_stops_its_worker() {
     if !enabled() {
         return;
     }
     let mut instance = plugin::loaded(b"").await;
+    let pid = works(&mut instance, "before the loop").await;
     let handle = instance.new_token();
     let canceller = tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         handle.cancel();
+        Instant::now()
     });
-    // The sample's sleep does not look at the cancel flag, so the job still ends normally.
     let (result, _) = instance
-        .run(&args("x|run|sleep:400"), Metadata::new(), Some("run"))
+        .run(&args("x|run|loop"), Metadata::new(), Some("run"))
         .await;
-    canceller.await.unwrap();
-    assert_eq!(message_of(&result.unwrap()), "Hello, x|run|sleep:400!");
-    works(&mut instance, "after a cancelled run").await;
+    let ended = Instant::now();
+    let cancelled_at = canceller.await.unwrap();
+    assert_eq!(result, Err("cancelled".to_string()));
+    println!(
+        "cancel of a runaway run: the job ended {:?} after the cancel",
+        ended.saturating_duration_since(cancelled_at)
+    );
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "worker {pid} still runs"
+    );
+    let next = works(&mut instance, "after a cancelled run").await;
+    assert_ne!(next, pid);
+}
+
+/// A cancel in the middle of a stream whose worker loops after its first chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_during_a_runaway_stream_stops_its_worker() {
+    if !enabled() {
+        return;
+    }
+    let mut instance = plugin::loaded(b"").await;
+    let pid = works(&mut instance, "before the loop").await;
+    let handle = Arc::new(instance.new_token());
+    let canceller = handle.clone();
+    let streamed = instance
+        .run_stream(
+            &args("x|chunk1|loop"),
+            Metadata::new(),
+            Some("run"),
+            16,
+            move |count| {
+                if count == 1 {
+                    canceller.cancel();
+                }
+            },
+        )
+        .await;
+    assert_eq!(streamed.end, Err("cancelled".to_string()));
+    assert_eq!(streamed.chunks.len(), 1);
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "worker {pid} still runs"
+    );
+    works(&mut instance, "after a cancelled stream").await;
+}
+
+/// A worker that ends itself (exit, abort, segfault) fails only its own job: the instance's
+/// next job gets a new worker, and another instance's job running meanwhile is untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dying_worker_fails_only_its_own_job() {
+    if !enabled() {
+        return;
+    }
+    let mut bystander = plugin::loaded(b"").await;
+    let slow = tokio::spawn(async move {
+        bystander.new_token();
+        let (result, _) = bystander
+            .run(&args("y|run|sleep:1500"), Metadata::new(), Some("run"))
+            .await;
+        (result, bystander)
+    });
+    let mut instance = plugin::loaded(b"").await;
+    for (kind, expected) in DEADLY {
+        let pid = works(&mut instance, &format!("before {kind}")).await;
+        instance.new_token();
+        let (result, _) = instance
+            .run(
+                &args(&format!("x|run|raise:{kind}")),
+                Metadata::new(),
+                Some("run"),
+            )
+            .await;
+        let error = result.expect_err(kind);
+        assert!(error.starts_with(expected), "{kind}: {error}");
+        assert!(!error.contains('\n'), "{error:?}");
+        assert!(gone_within(pid, Duration::from_secs(2)).await, "{kind}");
+        let next = works(&mut instance, &format!("after {kind}")).await;
+        assert_ne!(next, pid, "{kind}");
+    }
+    let (result, mut bystander) = slow.await.unwrap();
+    assert_eq!(message_of(&result.unwrap()), "Hello, y|run|sleep:1500!");
+    works(&mut bystander, "the bystander again").await;
+}
+
+/// A worker's death is seen by its pid even when a child it forked keeps the channel open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn death_is_seen_while_a_forked_child_holds_the_channel() {
+    if !enabled() {
+        return;
+    }
+    let mut instance = plugin::loaded(b"").await;
+    works(&mut instance, "before the fork").await;
+    instance.new_token();
+    let started = Instant::now();
+    let (result, _) = instance
+        .run(&args("x|run|raise:fork"), Metadata::new(), Some("run"))
+        .await;
+    assert_eq!(
+        result,
+        Err("python worker died (exit status 9) while running 'run'".to_string())
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    works(&mut instance, "after the fork").await;
+}
+
+/// The died error quotes the worker's last stderr lines, control bytes removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_died_error_quotes_the_last_stderr_lines() {
+    if !enabled() {
+        return;
+    }
+    let mut instance = plugin::loaded(b"").await;
+    instance.new_token();
+    let (result, _) = instance
+        .run(&args("x|run|raise:stderr"), Metadata::new(), Some("run"))
+        .await;
+    assert_eq!(
+        result,
+        Err("python worker died (exit status 5) while running 'run'; \
+             last stderr: first line | second [31mline"
+            .to_string())
+    );
+}
+
+/// A job the host drops at its timeout stops its runaway worker and frees the instance at
+/// once: the next job starts on a new worker without waiting for the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
+    if !enabled() {
+        return;
+    }
+    let mut instance = plugin::loaded(b"").await;
+    let pid = works(&mut instance, "before the loop").await;
+    instance.new_token();
+    let dropped = instance
+        .run_with_timeout(&args("x|run|loop"), Some("run"), Duration::from_millis(200))
+        .await;
+    assert!(dropped.is_none(), "the job should have timed out");
+    let started = Instant::now();
+    let next = works(&mut instance, "after the timeout").await;
+    println!("next job after a dropped one: {:?}", started.elapsed());
+    assert_ne!(next, pid);
+    assert!(
+        gone_within(pid, Duration::from_secs(3)).await,
+        "worker {pid} still runs"
+    );
+
+    // A stream that times out while the host's sink is full releases the instance too.
+    instance.new_token();
+    let (end, mut receiver) = instance
+        .run_stream_stalled(
+            &args("x|gap|sleep:50"),
+            Some("run"),
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(end.is_none(), "the stream should have timed out");
+    works(&mut instance, "after a stalled stream").await;
+    // The sink is let go of: the reader sees the stream end.
+    let drained = tokio::time::timeout(Duration::from_secs(3), async {
+        while receiver.recv().await.is_some() {}
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the stalled stream's sink was never let go"
+    );
+}
+
+/// Two CPU-bound jobs on two instances run in two processes at once. The ratio is reported,
+/// not asserted (it depends on the machine's free cores).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cpu_bound_jobs_on_two_instances_run_in_parallel() {
+    if !enabled() {
+        return;
+    }
+    let spin = "x|run|spin:1000";
+    let mut first = plugin::loaded(b"").await;
+    let mut second = plugin::loaded(b"").await;
+    works(&mut first, "warm").await;
+    works(&mut second, "warm").await;
+    let started = Instant::now();
+    for instance in [&mut first, &mut second] {
+        instance.new_token();
+        let (result, _) = instance
+            .run(&args(spin), Metadata::new(), Some("run"))
+            .await;
+        assert!(result.is_ok());
+    }
+    let sequential = started.elapsed();
+    let started = Instant::now();
+    let tasks: Vec<_> = [first, second]
+        .into_iter()
+        .map(|mut instance| {
+            tokio::spawn(async move {
+                instance.new_token();
+                let (result, metadata) = instance
+                    .run(&args(spin), Metadata::new(), Some("run"))
+                    .await;
+                assert!(result.is_ok());
+                metadata["pid"].clone()
+            })
+        })
+        .collect();
+    let mut pids = Vec::new();
+    for task in tasks {
+        pids.push(task.await.unwrap());
+    }
+    let parallel = started.elapsed();
+    assert_ne!(pids[0], pids[1], "two instances, two worker processes");
+    println!(
+        "two 1 s CPU-bound jobs: one after the other {sequential:?}, at once {parallel:?} \
+         (ratio {:.2})",
+        parallel.as_secs_f64() / sequential.as_secs_f64()
+    );
+}
+
+/// Instances with the same settings reuse a warm worker from the pool; other settings get
+/// another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_reuses_warm_workers_across_instances() {
+    if !enabled() {
+        return;
+    }
+    // Settings no other test uses, so no other test takes the worker in between.
+    let own = settings("pooled");
+    let mut first = plugin::loaded(&own).await;
+    let pid = pid_of(&mut first).await;
+    drop(first);
+    let started = Instant::now();
+    let mut second = plugin::loaded(&own).await;
+    let took = started.elapsed();
+    assert_eq!(pid_of(&mut second).await, pid, "the warm worker is reused");
+    println!("load() from the pool: {took:?}");
+    let mut other = plugin::loaded(&settings("pooled other")).await;
+    assert_ne!(pid_of(&mut other).await, pid);
+    // While the second instance holds it, a third one with the same settings gets another.
+    let mut third = plugin::loaded(&own).await;
+    assert_ne!(pid_of(&mut third).await, pid);
+}
+
+async fn pid_of(instance: &mut Instance) -> i32 {
+    instance.new_token();
+    let (result, metadata) = instance
+        .run(&args("pid"), Metadata::new(), Some("run"))
+        .await;
+    assert!(result.is_ok(), "{result:?}");
+    metadata["pid"].parse().expect("pid")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
