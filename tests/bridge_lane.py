@@ -159,6 +159,7 @@ def alive(pid: int) -> bool:
 class Proc:
     pid: int
     parent: int
+    group: int  # the process group: the bridge stops a worker by its group
     comm: str
     cmdline: str
     started: int  # clock ticks after boot: a pid reused by another process differs here
@@ -184,10 +185,9 @@ def read_proc(pid: int) -> Proc | None:
     fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
-    # fields[0] is field 3 (state): utime 14, stime 15, starttime 22
-    return Proc(
-        pid, int(fields[1]), comm, cmdline, int(fields[19]), int(fields[11]) + int(fields[12])
-    )
+    # fields[0] is field 3 (state): ppid 4, pgrp 5, utime 14, stime 15, starttime 22
+    ticks = int(fields[11]) + int(fields[12])
+    return Proc(pid, int(fields[1]), int(fields[2]), comm, cmdline, int(fields[19]), ticks)
 
 
 def all_processes() -> dict[int, Proc]:

@@ -38,6 +38,7 @@ from tests.bridge_lane import (
     enqueue,
     message_of,
     queued_worker,
+    read_proc,
     server_pid,
     wait_result,
     waiting_worker,
@@ -72,6 +73,7 @@ class Lane:
     queued: str  # use_static, NO_RESULT: jobs that are cancelled
     bystander: str  # use_static, NO_RESULT: the other worker's jobs during each fault
     pooled: Worker  # not use_static, DIRECT
+    fork: Worker  # use_static, DIRECT: the fork fault whose child runs on
     pid: int
     watch: Watch
 
@@ -88,6 +90,7 @@ def lane(jobworkerp: JobWorkerP, tmp_path_factory: pytest.TempPathFactory) -> It
         queued_worker(server, runner, "lane-queued"),
         queued_worker(server, runner, "lane-bystander"),
         waiting_worker(server, runner, "lane-pooled", static=False),
+        waiting_worker(server, runner, "lane-fork"),
         server_pid(server),
         Watch(server, folder),
     )
@@ -116,7 +119,7 @@ class Case:
     @property
     def worker(self) -> str:
         """The worker whose next job must succeed: faults, queued or pooled."""
-        return {"cancel": "queued", "pooled": "pooled"}.get(self.how, "faults")
+        return {"cancel": "queued", "pooled": "pooled", "fork": "fork"}.get(self.how, "faults")
 
     def run(self, lane: Lane) -> Outcome:
         args = {"name": self.name}
@@ -126,6 +129,8 @@ class Case:
             return cancelled(lane, self.name)
         if self.how == "pooled":
             return lane.pooled.run(args, "run")
+        if self.how == "fork":
+            return lane.fork.run(args, "run")
         return lane.faults.run(args, "run", TIMEOUT_MS if self.how == "timeout" else None)
 
 
@@ -164,14 +169,24 @@ CASES = [
     Case("sys.exit", "f|run|raise:SystemExit", ("OTHER_ERROR",), ("SystemExit",)),
     Case("exception", "f|run|raise:ValueError", ("OTHER_ERROR",), ("ValueError",)),
     Case("busy loop, -t 1000", "f|run|loop", TIMED_OUT, how="timeout"),
-    Case("sleep, then job delete", "f|run|sleep:10000", ("CANCELLED",), ("cancel",), "cancel"),
-    Case("fork (child sleeps 60 s)", "f|run|fork", OWN),
-    Case("fork (child runs on)", "f|run|fork_exit", OWN),
+    # A plugin's error cannot carry the CANCELLED status (the server gives it to its own
+    # cancellation errors only); the bridge's "cancelled" error ends as OTHER_ERROR.
+    Case(
+        "sleep, then job delete",
+        "f|run|sleep:10000",
+        ("CANCELLED", "OTHER_ERROR"),
+        ("cancelled",),
+        "cancel",
+    ),
     Case("PATH=/nonexistent", "f|run|environ", OWN),
     Case("close fds 1 and 2", "f|run|close_fds", OWN),
     Case(f"{BIG_MB} MB result", f"f|run|big:{BIG_MB}", OWN),
     Case("raise mid-stream", "f a b|chunk1|raise:ValueError", OWN, how="stream"),
     Case("os.abort, no use_static", "f|run|raise:os.abort", SIGNALLED, ("SIGABRT",), "pooled"),
+    # On a worker of its own: a copy answering on the worker's channel would upset the others.
+    Case("fork (child runs on)", "f|run|fork_exit", OWN, how="fork"),
+    # Last: its child still sleeps when the server stops, after the cases.
+    Case("fork (child sleeps 60 s)", "f|run|fork", OWN),
 ]
 
 
@@ -181,7 +196,7 @@ def next_job(lane: Lane, case: Case) -> str:
     if case.worker == "queued":
         record = wait_result(lane.server, enqueue(lane.server, lane.queued, name), 60)
         return message_of(record) if record["status"] == "SUCCESS" else ""
-    worker = lane.pooled if case.worker == "pooled" else lane.faults
+    worker = {"pooled": lane.pooled, "fork": lane.fork}.get(case.worker, lane.faults)
     outcome = worker.run({"name": name}, "run")
     return (outcome.result or {}).get("message", "") if outcome.status == "SUCCESS" else ""
 
@@ -246,6 +261,13 @@ def test_a_fault_leaves_the_server_and_other_jobs_alone(lane: Lane, case: Case) 
         message = (outcome.result or {}).get("message", "")
         extra = "x" * (BIG_MB * MIB) if "big:" in case.name else ""
         assert message == f"{GREETING}, {case.name}!{extra}", short(message)
+    if case.name.endswith("|fork"):
+        # The child sleeps in its worker's process group: stopping the worker stops it too.
+        children = [proc for proc in lane.watch.fork_processes() if proc.comm == "jwp-fault-fork"]
+        assert children, "the fork fault's child is not running"
+        for child in children:
+            parent = read_proc(child.parent)
+            assert parent is not None and parent.group == child.group, (child, parent)
     if case.how == "stream":
         assert outcome.chunks is not None and len(outcome.chunks) == 1, outcome
     assert spinning == [], spinning
