@@ -23,7 +23,8 @@ The Rust plugin is the floor the bridge is measured against; each native library
 
 Then the isolation rows, on the fault render (``tests/plugin_faults.py``, its bridge built
 release) and on a channel ``cpu`` of concurrency 2 (the server is started with
-``WORKER_CHANNELS=cpu``, ``WORKER_CHANNEL_CONCURRENCIES=2``):
+``WORKER_CHANNELS=cpu``, ``WORKER_CHANNEL_CONCURRENCIES=2``, which the server reads only
+with ``WORKER_DEFAULT_CONCURRENCY`` and ``WORKER_DEFAULT_CHANNEL_DISABLED`` set too):
 
 * **CPU-bound jobs**: a job that burns 200 ms of CPU in Python (``burn:200``), one alone
   against two at once on the same ``use_static`` worker (the median wall time of each, client
@@ -434,9 +435,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="jwp-real-server-") as folder:
         work = Path(folder)
         plugin = prepare(work)
-        # A channel of two for the CPU-bound rows; the server reads these at start-up.
+        # A channel of two for the CPU-bound rows; the server reads these at start-up, and
+        # only all together (the default channel's concurrency, the core count, kept).
         os.environ["WORKER_CHANNELS"] = CPU_CHANNEL
         os.environ["WORKER_CHANNEL_CONCURRENCIES"] = "2"
+        os.environ["WORKER_DEFAULT_CONCURRENCY"] = str(os.cpu_count() or 1)
+        os.environ["WORKER_DEFAULT_CHANNEL_DISABLED"] = "false"
         server = JobWorkerP(work / "server")
         try:
             if plugin.fault_library is not None:
