@@ -101,6 +101,8 @@ LONG_FILES = (
     "test_rust_flavor.py",
     "test_real_server.py",
     "test_rust_real_server.py",
+    "test_bridge_faults.py",
+    "test_bridge_soak.py",
     "test_method_table.py",
     "test_update.py",
 )
