@@ -63,9 +63,8 @@ def cargo_env(venv: Path | None) -> dict[str, str]:
     environment = dict(os.environ, CARGO_TARGET_DIR=str(TARGET_DIR), CARGO_TERM_COLOR="never")
     environment.pop("JOBWORKERP_PYTHON_VENV", None)
     if venv is not None:
-        # The venv the bridge is built for: build.rs and pyo3 both read it.
+        # The venv the bridge is built for: build.rs reads it (identity, and the workers' venv).
         environment["VIRTUAL_ENV"] = str(venv)
-        environment["PYO3_PYTHON"] = str(venv / "bin" / "python")
     return environment
 
 

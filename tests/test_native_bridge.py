@@ -9,13 +9,16 @@ appends the robustness tests' faults to its runner and runs the crate's fault an
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -31,6 +34,7 @@ from tests.native_support import (
 )
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
 from tests.plugin_faults import FAULTS
+from tests.support import TEMPLATE
 
 pytestmark = pytest.mark.skipif(
     cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
@@ -38,8 +42,9 @@ pytestmark = pytest.mark.skipif(
 
 # Faults the robustness tests' set lacks, for the crate's fault tests (tests/faults.rs): a worker
 # that ends itself (os._exit, abort, a segfault, a fork whose child keeps the channel open, an
-# exit after writing to stderr), a runaway loop, CPU-bound work; and every run answer carries
-# the worker's pid in its metadata.
+# exit after writing to stderr), a changed PATH and closed stdout and stderr, a runaway loop,
+# CPU-bound work, a listing of the worker's open descriptors; and every run answer carries the
+# worker's pid in its metadata.
 EXTRA_FAULTS = """
 
 _fault_without_process_faults = fault
@@ -65,6 +70,19 @@ def fault(what):
         print("first line", file=sys.stderr)
         print("second \\x1b[31mline", file=sys.stderr, flush=True)
         _os._exit(5)
+    if what == "raise:fds":
+        found = []
+        for name in _os.listdir("/proc/self/fd"):
+            try:
+                found.append(f"{name}={_os.readlink('/proc/self/fd/' + name)}")
+            except OSError:  # the listing's own descriptor, closed by now
+                pass
+        raise PluginError(" ".join(sorted(found)))
+    if what == "hostile-env":
+        _os.environ["PATH"] = "/nowhere"
+        _os.close(1)
+        _os.close(2)
+        return
     if what == "loop":
         while True:
             pass
@@ -100,6 +118,103 @@ def prepare(out: Path, *, faults: bool = False, **answers: str) -> Bridge:
 @pytest.fixture(scope="session")
 def default_bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
     yield prepare(tmp_path_factory.mktemp("bridge-default"))
+
+
+def _load_frames() -> ModuleType:
+    """The framework's frame codec, loaded by path (it needs only the standard library)."""
+    path = next(TEMPLATE.glob("*/src/*/framework/adapters/bridge_frames.py"))
+    spec = importlib.util.spec_from_file_location("_bridge_frames_under_test", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while building
+    spec.loader.exec_module(module)
+    return module
+
+
+def _protobuf_frames() -> tuple[Any, Any]:
+    """``Request`` and ``Reply`` built by protobuf itself from the proto in the codec's docstring."""
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+
+    field = descriptor_pb2.FieldDescriptorProto
+    file = descriptor_pb2.FileDescriptorProto(
+        name="frames_under_test.proto", package="frames_under_test", syntax="proto3"
+    )
+    for name, last in (("Request", "using"), ("Reply", "message")):
+        message = file.message_type.add(name=name)
+        entry = message.nested_type.add(name="MetadataEntry")
+        entry.options.map_entry = True
+        entry.field.add(name="key", number=1, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+        entry.field.add(name="value", number=2, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL)
+        message.field.add(name="kind", number=1, type=field.TYPE_INT32, label=field.LABEL_OPTIONAL)
+        message.field.add(
+            name="payload", number=2, type=field.TYPE_BYTES, label=field.LABEL_OPTIONAL
+        )
+        message.field.add(
+            name="metadata",
+            number=3,
+            type=field.TYPE_MESSAGE,
+            label=field.LABEL_REPEATED,
+            type_name=f".frames_under_test.{name}.MetadataEntry",
+        )
+        text = message.field.add(
+            name=last, number=4, type=field.TYPE_STRING, label=field.LABEL_OPTIONAL
+        )
+        if last == "using":  # proto3 `optional`: a synthetic oneof of its own
+            message.oneof_decl.add(name="_using")
+            text.oneof_index = 0
+            text.proto3_optional = True
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return tuple(  # type: ignore[return-value]
+        message_factory.GetMessageClass(pool.FindMessageTypeByName(f"frames_under_test.{name}"))
+        for name in ("Request", "Reply")
+    )
+
+
+def test_the_frame_codec_agrees_with_protobuf() -> None:
+    """The worker's hand-written codec reads and writes what protobuf does for the same proto.
+
+    (The Rust side's prost messages meet the codec in every crate test that runs a job.)
+    """
+    frames = _load_frames()
+    request_type, reply_type = _protobuf_frames()
+    samples: list[dict[str, Any]] = [
+        {"kind": 0, "payload": b"", "metadata": {}, "using": None},
+        {"kind": 1, "payload": b"\x00\xff" * 200, "metadata": {"k": "v", "": "", "é": "日本"}},
+        {"kind": 2, "payload": b"x", "metadata": {"a": ""}, "using": ""},
+        {"kind": 1, "payload": b"args", "metadata": {}, "using": "count_words"},
+    ]
+    for sample in samples:
+        ours = frames.Request(**sample)
+        parsed = request_type.FromString(frames.encode_request(ours))
+        assert (parsed.kind, parsed.payload, dict(parsed.metadata)) == (
+            ours.kind,
+            ours.payload,
+            ours.metadata,
+        )
+        assert (parsed.using if parsed.HasField("using") else None) == ours.using
+        theirs = request_type(kind=ours.kind, payload=ours.payload, metadata=ours.metadata)
+        if ours.using is not None:
+            theirs.using = ours.using
+        assert frames.decode_request(theirs.SerializeToString()) == ours
+    for kind in range(5):
+        reply = frames.Reply(kind, b"\x01" * kind, {"pid": str(kind)}, "é message" * kind)
+        parsed = reply_type.FromString(frames.encode_reply(reply))
+        assert (parsed.kind, parsed.payload, dict(parsed.metadata), parsed.message) == (
+            reply.kind,
+            reply.payload,
+            reply.metadata,
+            reply.message,
+        )
+        theirs = reply_type(
+            kind=reply.kind, payload=reply.payload, metadata=reply.metadata, message=reply.message
+        )
+        assert frames.decode_reply(theirs.SerializeToString()) == reply
+    # Unknown fields are skipped, as protobuf skips them; broken bytes are an error.
+    extended = frames.encode_reply(frames.Reply(1, b"r")) + bytes([5 << 3 | 0, 42, 6 << 3 | 5])
+    assert frames.decode_reply(extended + b"abcd") == frames.Reply(1, b"r")
+    with pytest.raises(frames.FrameError):
+        frames.decode_reply(b"\x12\x05ab")
 
 
 def test_default_render_bridge_passes_its_tests_and_lints(default_bridge: Bridge) -> None:

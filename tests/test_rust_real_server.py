@@ -6,9 +6,8 @@ PLUGIN``; a ``use_static`` worker with settings runs the scenarios of ``tests/v2
 on each: every method plain and streamed, no method, an unknown method, bad args, a timeout and
 the job after it. The Rust plugin's outcomes are checked, and the bridge's must be the same.
 
-The answers name a package no other test uses: the server embeds one Python interpreter for
-every bridged library it loads, so a bridge whose package an earlier test's bridge imported
-would run that one's code.
+The answers name a package no other test uses, so the bridge's Python worker processes (which
+import the package from the render's venv) never meet another test's plugin of the same name.
 """
 
 from __future__ import annotations

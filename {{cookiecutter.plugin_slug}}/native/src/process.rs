@@ -269,7 +269,7 @@ fn wait(process: &Process, exit: &watch::Sender<Option<Exit>>) {
     let pid = process.pid;
     // WNOWAIT leaves the worker a zombie, so its pid (the group's id) is not reused while the
     // group is signalled below.
-    loop {
+    let waited = loop {
         // SAFETY: waitid writes into the siginfo it is given.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let done = unsafe {
@@ -280,9 +280,23 @@ fn wait(process: &Process, exit: &watch::Sender<Option<Exit>>) {
                 libc::WEXITED | libc::WNOWAIT,
             )
         };
-        if done == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-            break;
+        if done == 0 {
+            break true;
         }
+        if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+            break false;
+        }
+    };
+    if !waited {
+        // Something else in the host reaps children (SIGCHLD ignored, a waitpid(-1)): watch
+        // the pid instead; its status is lost.
+        // SAFETY: signal 0 only asks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        *lock(&process.reaped) = true;
+        exit.send_replace(Some(Exit::Unknown));
+        return;
     }
     // SAFETY: the group is the worker's own (setsid), and its leader is not reaped yet.
     unsafe { libc::kill(-pid, libc::SIGKILL) };

@@ -432,8 +432,9 @@ async fn instances_are_dropped_cleanly() {
     );
 }
 
-/// The benchmark row: a bridged job against the direct Python call of the runner's `run()`.
-/// Run by the template's `benchmarks/native_bridge.py` (release build, `--ignored`).
+/// The benchmark row: a bridged job against the direct Python call of the runner's `run()`,
+/// a worker's start-up and its resident memory. Run by the template's
+/// `benchmarks/native_bridge.py` (release build, `--ignored`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: benchmarks/native_bridge.py runs it"]
 async fn bench_bridged_job_against_the_direct_python_call() {
@@ -488,7 +489,7 @@ async fn bench_bridged_job_against_the_direct_python_call() {
     let bridged = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
 
     // The host's own floor: the same calls on an instance that was never loaded, which the
-    // bridge answers at once, without Python.
+    // bridge answers at once, without a worker.
     let mut empty = plugin::library().instance().expect("instance");
     let started = Instant::now();
     for _ in 0..jobs {
@@ -497,8 +498,59 @@ async fn bench_bridged_job_against_the_direct_python_call() {
         assert!(result.is_err());
     }
     let floor = started.elapsed().as_secs_f64() / jobs as f64 * 1e6;
+
+    // A worker's start-up: `load()` with settings no worker has yet (process start, imports,
+    // the runner's load), then `load()` of that warm worker from the pool.
+    let mut starts = Vec::new();
+    let mut takes = Vec::new();
+    let mut held = Vec::new();
+    for n in 0..5 {
+        let settings = plugin::settings(&format!("bench start {n}"));
+        let started = Instant::now();
+        let fresh = plugin::loaded(&settings).await;
+        starts.push(started.elapsed().as_secs_f64() * 1e3);
+        drop(fresh);
+        let started = Instant::now();
+        held.push(plugin::loaded(&settings).await);
+        takes.push(started.elapsed().as_secs_f64() * 1e6);
+    }
+    starts.sort_by(f64::total_cmp);
+    takes.sort_by(f64::total_cmp);
+    let workers = worker_resident_kib();
+    let resident = workers.iter().sum::<u64>() / workers.len().max(1) as u64;
     println!(
-        "bench: bridged {bridged:.1} us, direct {direct:.1} us, host floor {floor:.1} us, budget {:.1} us",
-        2.0 * direct + 20.0
+        "bench: bridged {bridged:.1} us, direct {direct:.1} us, host floor {floor:.1} us, \
+         worker start {:.0} ms, pool load {:.0} us, worker rss {resident} KiB ({} workers)",
+        starts[starts.len() / 2],
+        takes[takes.len() / 2],
+        workers.len()
     );
+}
+
+/// Resident memory of each of this process's Python worker processes, in KiB (Linux).
+fn worker_resident_kib() -> Vec<u64> {
+    let me = std::process::id().to_string();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let path = entry.path();
+        let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+        // The parent's pid is the second field after the command name in parentheses.
+        let parent = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_string));
+        let command = std::fs::read(path.join("cmdline")).unwrap_or_default();
+        let is_worker = String::from_utf8_lossy(&command).contains("bridge_worker");
+        if parent.as_deref() != Some(me.as_str()) || !is_worker {
+            continue;
+        }
+        let status = std::fs::read_to_string(path.join("status")).unwrap_or_default();
+        if let Some(kib) = status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            found.push(kib);
+        }
+    }
+    found
 }
