@@ -60,9 +60,11 @@ def fault(what):
 
         ctypes.string_at(0)
     if what == "raise:fork":
-        if _os.fork() == 0:
+        child = _os.fork()
+        if child == 0:
             _time.sleep(30)
             _os._exit(0)
+        _os.write(2, f"forked {child}\\n".encode())
         _os._exit(9)
     if what == "raise:stderr":
         import sys

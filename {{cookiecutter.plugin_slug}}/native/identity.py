@@ -1,7 +1,8 @@
 """Print the plugin's identity and schemas as JSON, for the bridge's build script and tests.
 
-Loads the plugin the way the bridge does, through its ``jobworkerp.plugins`` entry point, and
-asks a fresh instance, so the library answers exactly what the Python runner answers.
+Loads the plugin through its ``jobworkerp.plugins`` entry point (the function the bridge's
+worker processes call to build their instance) and asks a fresh instance, so the library
+answers exactly what the Python runner answers.
 Usage: ``python identity.py PACKAGE_NAME``.
 """
 

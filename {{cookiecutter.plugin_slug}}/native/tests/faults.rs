@@ -310,7 +310,8 @@ async fn a_dying_worker_fails_only_its_own_job() {
     works(&mut bystander, "the bystander again").await;
 }
 
-/// A worker's death is seen by its pid even when a child it forked keeps the channel open.
+/// A worker's death is seen by its pid even when a child it forked keeps the channel open, and
+/// the child goes with it (the worker's process group is killed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn death_is_seen_while_a_forked_child_holds_the_channel() {
     if !enabled() {
@@ -323,14 +324,20 @@ async fn death_is_seen_while_a_forked_child_holds_the_channel() {
     let (result, _) = instance
         .run(&args("x|run|raise:fork"), Metadata::new(), Some("run"))
         .await;
-    assert_eq!(
-        result,
-        Err("python worker died (exit status 9) while running 'run'".to_string())
-    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+    let error = result.expect_err("the worker exits");
+    let prefix = "python worker died (exit status 9) while running 'run'; last stderr: forked ";
+    let child: i32 = error
+        .strip_prefix(prefix)
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("{error}"));
+    assert!(
+        gone_within(child, Duration::from_secs(3)).await,
+        "the forked child {child} still runs"
     );
     works(&mut instance, "after the fork").await;
 }
