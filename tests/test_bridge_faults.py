@@ -137,6 +137,10 @@ class Case:
 def cancelled(lane: Lane, name: str) -> Outcome:
     """A job deleted (``job delete``) once it runs; ``seconds`` from the delete to its end."""
     server = lane.server
+    # The server listens for a job's cancellation only once its runner is loaded: a delete
+    # that comes while a worker starts finds no one ("No receivers for cancellation broadcast")
+    # and is lost. A job first, so that the static runner is loaded when this one starts.
+    wait_result(server, enqueue(server, lane.queued, "before the cancel"), 60)
     job = enqueue(server, lane.queued, name)
     deadline = time.monotonic() + 30
     while (
@@ -147,7 +151,7 @@ def cancelled(lane: Lane, name: str) -> Outcome:
     ):
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.1)
-    time.sleep(0.3)  # inside the plugin's sleep by now
+    time.sleep(1.0)  # inside the plugin's sleep by now
     started = time.monotonic()
     server.client("job", "delete", "-i", job)
     record = wait_result(server, job, 30)
