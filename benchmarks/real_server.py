@@ -19,7 +19,20 @@ process per job). The native bridge's row builds the rendered plugin's ``native/
 (release, against the plugin's venv; needs cargo and ``../shared/vendor``); the Rust flavor's
 row renders the same answers with ``language=rust`` and builds that crate (release). Each
 library is copied into a folder of the server's and registered with ``runner create -r PLUGIN``.
-The Rust plugin is the floor the bridge is measured against.
+The Rust plugin is the floor the bridge is measured against; each native library has a row on a
+``use_static`` worker and one on a worker without it (the pool path).
+
+Then the isolation rows, on the fault render (``tests/plugin_faults.py``, its bridge built
+release) and on a channel ``cpu`` of concurrency 2 (the server is started with
+``WORKER_CHANNELS=cpu``, ``WORKER_CHANNEL_CONCURRENCIES=2``, which the server reads only
+with ``WORKER_DEFAULT_CONCURRENCY`` and ``WORKER_DEFAULT_CHANNEL_DISABLED`` set too):
+
+* **CPU-bound jobs**: a job that burns 200 ms of CPU in Python (``burn:200``), one alone
+  against two at once on the same ``use_static`` worker (the median wall time of each, client
+  included); the bridge's workers are processes, so two such jobs share no lock (goal: two at
+  once take at most 1.3x the time of one);
+* **recovery after an abort**: a job that aborts its worker (``raise:os.abort``), then at once
+  the next job on the same worker: that job's latency against a plain job's (medians).
 """
 
 from __future__ import annotations
@@ -50,6 +63,8 @@ from tests.native_support import (  # noqa: E402
     patch_options,
     write_lockfile,
 )
+from tests.plugin_faults import ANSWERS as FAULT_ANSWERS  # noqa: E402
+from tests.plugin_faults import FAULTS  # noqa: E402
 from tests.rust_support import render_crate  # noqa: E402
 from tests.support import (  # noqa: E402
     CONFIG_VARIABLE,
@@ -65,6 +80,9 @@ COMMAND_RUNNER_ID = "1"  # built-in runner ids are fixed
 PYTHON_COMMAND_RUNNER_ID = "6"
 ENQUEUERS = 4  # parallel client processes that fill the queue
 SETTINGS = '{"greeting": "Hi"}'  # the native libraries' worker settings
+FAULT_PACKAGE = "bench_faults"
+CPU_CHANNEL = "cpu"
+BURN_MS = 200
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,7 @@ class Plugin:
     venv: Venv | None  # the wheel with its mcp extra
     library: Path | None  # the native bridge, built against ``venv``; None without cargo
     rust_library: Path | None  # the Rust flavor of the same answers; None without cargo
+    fault_library: Path | None  # the fault render's bridge; None without cargo
 
 
 # A worker factory: (server, worker name, extra ``worker create`` flags) -> None.
@@ -170,19 +189,20 @@ def paths(plugin: Plugin, quick: bool) -> list[Path_]:
         {"python_version": ">=3.10", "packages": {"list": [str(plugin.wheel)]}}
     )
     mcp = mcp_runner(plugin)
-    native = [rust] if rust is not None else []
-    if plugin.library is not None:
-        bridge = plugin_runner(plugin.library, "HelloWorld")
-        native.insert(
-            0,
-            Path_(
-                "PLUGIN (bridge, use_static)",
-                worker_on(bridge, SETTINGS, static=True),
-                json.dumps({"name": "Ada"}),
-                "run",
-                count(500),
-            ),
+    libraries = [("PLUGIN (bridge, use_static)", plugin.library, "HelloWorld")]
+    libraries += [("PLUGIN (Rust flavor, use_static)", plugin.rust_library, "HelloWorldRust")]
+    native = [
+        Path_(
+            label if static else label.replace("use_static", "no use_static"),
+            worker_on(plugin_runner(library, name), SETTINGS, static=static),
+            json.dumps({"name": "Ada"}),
+            "run",
+            count(500),
         )
+        for label, library, name in libraries
+        if library is not None
+        for static in (True, False)
+    ]
     return [
         Path_(
             "COMMAND true (baseline)",
@@ -326,15 +346,87 @@ def build_rust(work: Path) -> Path | None:
     return library
 
 
+def build_fault_bridge(work: Path) -> Path | None:
+    """The fault render's bridge (release), in a venv of its own; None without cargo."""
+    if cargo() is None or not VENDOR.is_dir():
+        print("no isolation rows: needs cargo and ../shared/vendor", file=sys.stderr)
+        return None
+    answers = {**FAULT_ANSWERS, "plugin_slug": "bench-faults", "package_name": FAULT_PACKAGE}
+    project = render(work / "faults", **answers)
+    runner = project / "src" / FAULT_PACKAGE / "runner.py"
+    runner.write_text(runner.read_text("utf-8") + FAULTS, "utf-8")
+    venv = Venv(work / "faults-venv")
+    venv.install("-e", str(project))
+    write_lockfile(project / "native")
+    _, seconds = cargo_run(["build", "--release", *patch_options()], project / "native", venv.path)
+    print(f"release build of the fault bridge: {seconds:.1f} s", file=sys.stderr)
+    return library_path(FAULT_PACKAGE, "release")
+
+
 def prepare(work: Path, rust_only: bool) -> Plugin:
     os.environ[CONFIG_VARIABLE] = str(write_cookiecutter_config(work / "cookiecutter"))
     if rust_only:
-        return Plugin(None, None, None, build_rust(work))
+        return Plugin(None, None, None, build_rust(work), None)
     project = render(work / "out", **ANSWERS)
     wheel = build_wheel(project, work / "dist")
     venv = Venv(work / "venv")
     venv.install(f"{wheel}[mcp]")
-    return Plugin(wheel, venv, build_bridge(project, venv), build_rust(work))
+    return Plugin(
+        wheel, venv, build_bridge(project, venv), build_rust(work), build_fault_bridge(work)
+    )
+
+
+def timed_job(server: JobWorkerP, worker: str, name: str, ok: bool = True) -> float:
+    """One ``run`` job through the client, waited for; its wall time."""
+    start = time.perf_counter()
+    done = server.client(
+        "job", "enqueue", "-w", worker, "-a", json.dumps({"name": name}), "--using", "run",
+        check=False,
+    )  # fmt: skip
+    elapsed = time.perf_counter() - start
+    if ok and "Status: SUCCESS" not in done.stdout:
+        raise RuntimeError(f"{worker}: {name} failed:\n{done.stdout}\n{done.stderr}")
+    return elapsed
+
+
+def isolation_rows(server: JobWorkerP, library: Path, samples: int) -> list[tuple[str, str]]:
+    """CPU-bound jobs one against two at once; an abort's recovery; (row, figure) pairs."""
+    runner = plugin_runner(library, "BenchFaults")
+    worker_on(runner, '{"greeting": "Hi"}', static=True)(server, "cpu", ["-c", CPU_CHANNEL])
+    worker_on(runner, '{"greeting": "Hi"}', static=True)(server, "recover", [])
+    worker_on(runner, '{"greeting": "Hi"}', static=False)(server, "recover-pool", [])
+    burn = f"x|run|burn:{BURN_MS}"
+    timed_job(server, "cpu", "warm-up")
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda _: timed_job(server, "cpu", "warm-up"), range(2)))  # two workers
+    one = statistics.median(timed_job(server, "cpu", burn) for _ in range(samples))
+    pairs = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(lambda _: timed_job(server, "cpu", burn), range(2)))
+        pairs.append(time.perf_counter() - start)
+    two = statistics.median(pairs)
+    rows = [
+        (f"one {BURN_MS} ms CPU job (channel of 2, use_static)", f"{one * 1000:,.0f} ms"),
+        (f"two {BURN_MS} ms CPU jobs at once", f"{two * 1000:,.0f} ms ({two / one:.2f}x one)"),
+    ]
+    for worker in ("recover", "recover-pool"):
+        timed_job(server, worker, "warm-up")
+        plain = statistics.median(timed_job(server, worker, "plain") for _ in range(samples))
+        after = []
+        for _ in range(samples):
+            timed_job(server, worker, "x|run|raise:os.abort", ok=False)
+            after.append(timed_job(server, worker, "after"))
+        recovered = statistics.median(after)
+        kind = "use_static" if worker == "recover" else "no use_static"
+        rows.append(
+            (
+                f"next job after an abort ({kind})",
+                f"{recovered * 1000:,.0f} ms (a plain job: {plain * 1000:,.0f} ms)",
+            )
+        )
+    return rows
 
 
 def table(rows: Sequence[tuple[str, float, float, int]]) -> str:
@@ -358,11 +450,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     samples = 2 if options.quick else 10
     rows = []
+    isolation: list[tuple[str, str]] = []
     with tempfile.TemporaryDirectory(prefix="jwp-real-server-") as folder:
         work = Path(folder)
         plugin = prepare(work, options.rust)
+        # A channel of two for the CPU-bound rows; the server reads these at start-up, and
+        # only all together (the default channel's concurrency, the core count, kept).
+        os.environ["WORKER_CHANNELS"] = CPU_CHANNEL
+        os.environ["WORKER_CHANNEL_CONCURRENCIES"] = "2"
+        os.environ["WORKER_DEFAULT_CONCURRENCY"] = str(os.cpu_count() or 1)
+        os.environ["WORKER_DEFAULT_CHANNEL_DISABLED"] = "false"
         server = JobWorkerP(work / "server")
         try:
+            if plugin.fault_library is not None:
+                isolation = isolation_rows(server, plugin.fault_library, samples)
             for index, path in enumerate(paths(plugin, options.quick)):
                 path.make_worker(server, f"one-{index}", [])
                 one_job = statistics.median(one_job_times(server, path, f"one-{index}", samples))
@@ -381,6 +482,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"one job: median of {samples} after a warm-up job; throughput: one worker on the "
         "default channel (concurrency = core count)"
     )
+    rates = {label: rate for label, _, rate, _ in rows}
+    for static in ("use_static", "no use_static"):
+        bridge = rates.get(f"PLUGIN (bridge, {static})")
+        rust = rates.get(f"PLUGIN (Rust flavor, {static})")
+        command = rates.get("PYTHON_COMMAND (use_static)")
+        if bridge and rust and command:
+            print(
+                f"bridge ({static}): {bridge / rust:.2f}x the Rust flavor's throughput "
+                f"(goal >= 0.8x), {bridge / command:,.0f}x PYTHON_COMMAND's"
+            )
+    if isolation:
+        print()
+        print("| isolation row | measured |")
+        print("| --- | --- |")
+        for label, figure in isolation:
+            print(f"| {label} | {figure} |")
+        print(f"medians of {samples}, client included")
     return 0
 
 

@@ -102,6 +102,8 @@ LONG_FILES = (
     "test_real_server.py",
     "test_rust_real_server.py",
     "test_rust_author_edit.py",
+    "test_bridge_faults.py",
+    "test_bridge_soak.py",
     "test_method_table.py",
     "test_update.py",
 )

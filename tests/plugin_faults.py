@@ -9,8 +9,32 @@ tells which job it belongs to.
 ``where``: ``run`` (in ``run()``), ``return`` (``run()`` returns a wrong type), ``begin`` (in
 ``begin_stream()``), ``chunk<N>`` (while producing chunk N, inside ``receive_stream()``),
 ``gap`` (before every chunk), ``collect`` (in ``collect_stream()``), ``load`` (the settings'
-greeting, in ``load()``). ``what``: ``sleep:<ms>``, ``wait:<ms>`` (a sleep that sets the
-module's ``STARTED`` and ``FINISHED`` events) or ``raise:<exception>``.
+greeting, in ``load()``). ``what``:
+
+* ``sleep:<ms>``; ``wait:<ms>`` (a sleep that sets the module's ``STARTED`` and ``FINISHED``
+  events); ``burn:<ms>`` (that much CPU time of the calling thread, in a busy loop);
+* ``raise:<exception>``: an exception of that name raised in the user's code
+  (``SystemExit``, ``KeyboardInterrupt``, ``RecursionError`` and ``MemoryError`` real ones,
+  ``PluginError``, a few odd ones, else a ``ValueError``), or a fault that ends the process
+  outright: ``raise:os.abort`` (SIGABRT), ``raise:os._exit`` (exit status 7),
+  ``raise:posix._exit`` (exit status 9), ``raise:segfault`` (a read of address 0: SIGSEGV),
+  ``raise:c_recursion`` (a nested list's ``repr`` a million levels deep with the recursion
+  limit lifted, which overflows the C stack: SIGSEGV on Python 3.11, where the interpreter does
+  not guard C recursion separately; a ``RecursionError`` from 3.12 on);
+* ``loop``: an endless busy loop;
+* ``fork``: ``os.fork()``; the child names itself ``jwp-fault-fork`` (its ``comm``), sleeps
+  60 s and exits, the parent returns normally;
+* ``fork_exit``: ``os.fork()``; the child names itself ``jwp-fault-copy`` and, like the
+  parent, returns normally: a copy of the process that runs on from the handler;
+* ``environ``: sets ``PATH`` to ``/nonexistent`` and returns normally;
+* ``close_fds``: closes file descriptors 1 and 2 and returns normally;
+* ``big:<MB>`` (with ``where`` ``run``): returns normally, and the plain answer's ``message``
+  gets that many MiB of ``x`` after the greeting.
+
+The kinds that end or copy the process (``raise:os.*``, ``posix._exit``, ``segfault``,
+``c_recursion``, ``fork*``), ``loop``, ``environ`` and ``close_fds`` are for a plugin that runs
+in a process of its own (the native bridge's workers); an in-process test host can only run
+the others, or must undo what ``environ`` and ``close_fds`` did.
 """
 
 from __future__ import annotations
@@ -53,10 +77,82 @@ def _recurse(depth):
     return _recurse(depth + 1) + 1
 
 
+def _name_this_process(name):
+    """Set the process's ``comm`` (what ``ps`` and ``/proc/PID/comm`` show), so tests find it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.prctl(15, name.encode(), 0, 0, 0)  # PR_SET_NAME
+
+
+def _nested(depth):
+    nested = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+def _burn(milliseconds):
+    end = _time.thread_time() + milliseconds / 1000
+    spins = 0
+    while _time.thread_time() < end:
+        spins += 1
+    return spins
+
+
+def _process_fault(kind, arg):
+    """The faults that end, copy or damage the whole process; False for any other kind."""
+    if kind == "loop":
+        while True:
+            pass
+    if kind == "fork":
+        if _os.fork() == 0:
+            _name_this_process("jwp-fault-fork")
+            _time.sleep(60)
+            _os._exit(0)
+        return True
+    if kind == "fork_exit":
+        if _os.fork() == 0:
+            _name_this_process("jwp-fault-copy")
+        return True
+    if kind == "environ":
+        _os.environ["PATH"] = "/nonexistent"
+        return True
+    if kind == "close_fds":
+        _os.close(1)
+        _os.close(2)
+        return True
+    if kind == "big":
+        return True  # the answer grows in _answering
+    if arg == "os.abort":
+        _os.abort()
+    if arg == "os._exit":
+        _os._exit(7)
+    if arg == "posix._exit":
+        import posix
+
+        posix._exit(9)
+    if arg == "segfault":
+        import ctypes
+
+        ctypes.string_at(0)
+    if arg == "c_recursion":
+        import sys
+
+        sys.setrecursionlimit(10_000_000)
+        repr(_nested(1_000_000))
+    return False
+
+
 def fault(what):
     kind, _, arg = what.partition(":")
     if kind == "sleep":
         _time.sleep(int(arg) / 1000)
+        return
+    if kind == "burn":
+        _burn(int(arg))
+        return
+    if _process_fault(kind, arg):
         return
     if kind == "wait":
         STARTED.set()
@@ -104,7 +200,10 @@ def _answering(plain):
         where, what = plan(_name(args))
         if where == "run":
             fault(what)
-        return plain(settings, args)
+        answer = plain(settings, args)
+        if where == "run" and what.startswith("big:"):
+            answer.message += "x" * (int(what[4:]) << 20)
+        return answer
 
     return answer
 

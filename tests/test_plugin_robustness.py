@@ -421,3 +421,56 @@ def test_a_job_within_its_timeout_is_not_disturbed(kit: Kit, pooled: Any) -> Non
     assert result.status == kit.Status.SUCCESS
     assert kit.message(result.output) == "Hello, t|run|sleep:10!"
     assert kit.serve_next(pooled, "after") == first
+
+
+# Faults aimed at the whole process ------------------------------------------------------------
+
+# Each kind of tests/plugin_faults.py that ends, copies, hangs or damages the process running the
+# plugin. This host runs the plugin inside the test process, so only the kinds that leave it
+# usable run here; the native bridge's real-server lane (tests/test_bridge_faults.py) runs all.
+KILLS_THE_TEST_PROCESS = "would end the test process itself (the bridge's lane runs it)"
+PROCESS_FAULTS = [
+    pytest.param("raise:os.abort", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
+    pytest.param("raise:os._exit", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
+    pytest.param("raise:posix._exit", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
+    pytest.param("raise:segfault", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
+    pytest.param("raise:c_recursion", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
+    pytest.param(
+        "loop", marks=pytest.mark.skip(reason="a thread of this process would spin forever")
+    ),
+    pytest.param(
+        "fork", marks=pytest.mark.skip(reason="would copy the whole test process for 60 s")
+    ),
+    pytest.param(
+        "fork_exit", marks=pytest.mark.skip(reason="would copy the test process, which runs on")
+    ),
+    "environ",
+    "close_fds",
+    "big:8",
+    "burn:50",
+]
+
+
+@pytest.mark.parametrize("what", PROCESS_FAULTS)
+def test_process_faults_an_in_process_host_survives(
+    kit: Kit, pooled: Any, monkeypatch: pytest.MonkeyPatch, what: str
+) -> None:
+    """The job gets its own answer and the instance serves the next job; damage is undone."""
+    first = kit.serve_next(pooled, "before")
+    monkeypatch.setenv("PATH", os.environ["PATH"])  # restored after the test
+    saved = os.dup(1), os.dup(2)
+    try:
+        result = pooled.run(kit.job(f"p|run|{what}"))
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        os.close(saved[0])
+        os.close(saved[1])
+    if what == "environ":
+        assert os.environ["PATH"] == "/nonexistent"  # the fault did happen
+    assert result.status == kit.Status.SUCCESS, result.output
+    message = kit.message(result.output)
+    assert message.startswith(f"Hello, p|run|{what}!")
+    extra = int(what[4:]) * MIB if what.startswith("big:") else 0
+    assert len(message) == len(f"Hello, p|run|{what}!") + extra
+    assert kit.serve_next(pooled, "after") == first
