@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
 import time
+from typing import NoReturn
 
 from ... import load_multi_method_plugin
 from ..runtime.contract import MultiMethodPluginRunner, PluginError
@@ -71,6 +73,27 @@ def failure(error: BaseException, metadata: dict[str, str]) -> frames.Reply:
     )
 
 
+# The worker's own pid, set once at start: a process that has another is a copy a job forked.
+WORKER_PID = os.getpid()
+
+
+def end_worker() -> NoReturn:
+    """End this worker and every process a job forked from it.
+
+    The bridge starts the worker as the leader of its own process group (setsid), and forked
+    children stay in that group: killing the group leaves nothing behind, also when the bridge
+    that would otherwise do it is gone with the server. A forked copy only ends itself.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # the runner may have closed it
+            stream.flush()
+    # Only a group of its own: started by hand, the worker shares its caller's group.
+    if os.getpid() == WORKER_PID == os.getpgrp():
+        with contextlib.suppress(OSError):
+            os.killpg(0, signal.SIGKILL)
+    os._exit(0)
+
+
 class Worker:
     """Answers the bridge's calls with one plugin instance."""
 
@@ -79,6 +102,10 @@ class Worker:
         self.runner: MultiMethodPluginRunner | None = None
 
     def send(self, reply: frames.Reply) -> None:
+        if os.getpid() != WORKER_PID:
+            # A job forked and its child came back here: only the worker answers the bridge,
+            # or the next job would read the copy's reply. Threads the copy has are not ours.
+            os._exit(0)
         try:
             self.channel.sendall(frames.framed(frames.encode_reply(reply)))
         except OSError:
@@ -129,10 +156,10 @@ def watch_parent(parent: int) -> None:
     """End the process when the JobWorkerP process is gone, even in the middle of a job."""
     while os.getppid() == parent:
         time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)
+    end_worker()
 
 
-def main() -> None:
+def main() -> NoReturn:
     try:
         descriptor = int(os.environ.pop(FD_VARIABLE))
     except (KeyError, ValueError):
@@ -142,11 +169,8 @@ def main() -> None:
     channel = socket.socket(fileno=descriptor)
     with contextlib.suppress(ChannelClosed, OSError):
         Worker(channel).serve()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # the runner may have closed it
-            stream.flush()
     # Threads a job left running must not keep a retired worker alive.
-    os._exit(0)
+    end_worker()
 
 
 if __name__ == "__main__":
