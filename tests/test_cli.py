@@ -58,7 +58,10 @@ def test_describe(project: Path) -> None:
     assert f"method run ({kind})" in readable.stdout
     data = json.loads(cli(project, "describe", "--json").stdout)
     assert data["name"] == "HelloWorld" and data["description"]
-    assert data["settings_schema"]["properties"] == {"greeting": {"type": "string"}}
+    # settings.proto's comment above the field is its description.
+    (greeting,) = data["settings_schema"]["properties"].items()
+    assert greeting[0] == "greeting" and greeting[1]["type"] == "string"
+    assert greeting[1]["description"].startswith("Put in front of every answer")
     method = data["methods"]["run"]
     assert method["output_type"] == kind
     assert method["args_schema"]["title"] == "RunArgs"
