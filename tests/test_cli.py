@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -242,3 +243,28 @@ def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
         "ImportError: the conformance checks need grpcio-tools (protoc), in the dev extra: "
         "pip install -e '.[dev]'"
     )
+
+
+def test_a_stream_failing_before_its_first_chunk_fails_the_job(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """As on JobWorkerP (a V2 stream that errs before any chunk fails the job), the CLI reports
+    the plugin's error with a failure status, not a SUCCESS that ended early."""
+    project = tmp_path / "project"
+    shutil.copytree(default_project, project)
+    runner = project / "src" / "hello_world" / "runner.py"
+    text = runner.read_text("utf-8")
+    anchor = "    pieces = words(greeting(runner.settings, args.name))\n"
+    assert text.count(anchor) == 1, "runner.py's stream_run changed: update this test"
+    refuse = '    if args.name == "nobody":\n        raise ValueError("nobody to greet")\n'
+    runner.write_text(text.replace(anchor, refuse + anchor), "utf-8")
+    for how in ([], ["internal"]):
+        failed = cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert one_line_error(failed).startswith("error: OTHER_ERROR: ValueError"), failed.stderr
+        assert "nobody to greet" in failed.stderr and "SUCCESS" not in failed.stderr
+        report = json.loads(
+            cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how, "--json").stdout
+        )
+        (job,) = report["jobs"]
+        assert (job["status"], job["chunks"]) == ("OTHER_ERROR", [])
