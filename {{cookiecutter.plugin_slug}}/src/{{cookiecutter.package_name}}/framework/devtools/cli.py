@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .. import FRAMEWORK_VERSION
@@ -404,7 +404,12 @@ def _fail(code: int, reason: str) -> NoReturn:
     raise SystemExit(code)
 
 
-def main(plugin: PluginPackage, argv: Sequence[str] | None = None) -> int:
+def main(
+    plugin: PluginPackage,
+    argv: Sequence[str] | None = None,
+    mcp: Callable[[PluginPackage, str], int] | None = None,
+) -> int:
+    """Run the command in ``argv``; ``mcp`` serves the ``mcp`` command (the MCP adapter)."""
     options = _parser().parse_args(argv)
     try:
         if options.command == "describe":
@@ -416,9 +421,9 @@ def main(plugin: PluginPackage, argv: Sequence[str] | None = None) -> int:
 
             return smoke(plugin)
         if options.command == "mcp":
-            from ..adapters.mcp_server import command  # the mcp extra is imported only here
-
-            return command(plugin, options.settings)
+            if mcp is None:
+                raise _Exit(2, f"the mcp command is served by {PROG} mcp")
+            return mcp(plugin, options.settings)
         return run(plugin, options)
     except _Exit as error:
         _fail(error.code, error.reason)
