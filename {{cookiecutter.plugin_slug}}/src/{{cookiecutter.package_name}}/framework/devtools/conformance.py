@@ -32,6 +32,7 @@ from typing import Any
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from ..runtime.base import PluginPackage
 from ..runtime.contract import (
     DEFAULT_METHOD_NAME,
     MethodSchema,
@@ -97,6 +98,18 @@ class Subject:
     pooled_jobs: int = 5
     # The job timeout of the ``timeout`` rule: a job is held past it on purpose.
     overrun_timeout_ms: int = 200
+
+    @classmethod
+    def of(cls, package: PluginPackage) -> Subject:
+        """A plugin package as the subject: its entry point, and from its method table the
+        messages each proto text must declare first and the ``sample=`` args of its rows."""
+        table = package.table()
+        expected = {"settings": table.settings_type.DESCRIPTOR.name}
+        for name in table.names:
+            method = table.resolve(name)
+            expected[f"{name}.args"] = method.args_type.DESCRIPTOR.name
+            expected[f"{name}.result"] = method.result_type.DESCRIPTOR.name
+        return cls(package.factory, expected_messages=expected, sample_args=table.sample_args)
 
     def args(self, method: str | None) -> bytes:
         if method is None:
