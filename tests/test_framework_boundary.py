@@ -25,13 +25,15 @@ def imported_parts(module: Path, framework: Path) -> dict[str, int]:
     package = module.relative_to(framework.parent.parent).with_suffix("").parts[:-1]
     found: dict[str, int] = {}
     for node in ast.walk(ast.parse(module.read_text("utf-8"))):
+        if not isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
         names: list[str] = []
         if isinstance(node, ast.ImportFrom):
             base = list(package[: len(package) - node.level + 1]) if node.level else []
             target = [*base, *(node.module or "").split(".")] if node.module else base
             names = [".".join(target)]
             names += [".".join([*target, alias.name]) for alias in node.names]
-        elif isinstance(node, ast.Import):
+        else:
             names = [alias.name for alias in node.names]
         for name in names:
             parts = name.split(".")
