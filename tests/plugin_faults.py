@@ -117,10 +117,8 @@ def _fail_at(chunks, index, what):
 
 
 def _slow(chunks, what):
-    # A gap between chunks: the first comes at once (begin_stream() makes it).
-    for number, chunk in enumerate(chunks):
-        if number:
-            fault(what)
+    for chunk in chunks:
+        fault(what)
         yield chunk
 
 

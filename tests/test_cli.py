@@ -245,26 +245,36 @@ def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
     )
 
 
-def test_a_stream_failing_before_its_first_chunk_fails_the_job(
+def test_a_stream_failing_before_or_after_its_first_chunk(
     default_project: Path, tmp_path: Path
 ) -> None:
-    """As on JobWorkerP (a V2 stream that errs before any chunk fails the job), the CLI reports
-    the plugin's error with a failure status, not a SUCCESS that ended early."""
+    """Before its first chunk, a failing stream fails the job (OTHER_ERROR), as on JobWorkerP
+    (tests/test_stream_errors.py compares with the real server); after it, the job stays
+    SUCCESS and the line says the stream ended early, never "error: SUCCESS"."""
     project = tmp_path / "project"
     shutil.copytree(default_project, project)
     runner = project / "src" / "hello_world" / "runner.py"
     text = runner.read_text("utf-8")
-    anchor = "    pieces = words(greeting(runner.settings, args.name))\n"
-    assert text.count(anchor) == 1, "runner.py's stream_run changed: update this test"
-    refuse = '    if args.name == "nobody":\n        raise ValueError("nobody to greet")\n'
-    runner.write_text(text.replace(anchor, refuse + anchor), "utf-8")
+    first, later = (
+        "    pieces = words(greeting(runner.settings, args.name))\n",
+        "        yield RunResult(delta=piece)\n",
+    )
+    assert text.count(first) == text.count(later) == 1, "runner.py changed: update this test"
+    before = '    if args.name == "nobody":\n        raise ValueError("nobody to greet")\n'
+    after = '        if args.name == "late failure":\n            raise ValueError("failed late")\n'
+    runner.write_text(text.replace(first, before + first).replace(later, later + after), "utf-8")
     for how in ([], ["internal"]):
         failed = cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how)
         assert failed.returncode == 1, failed.stdout + failed.stderr
-        assert one_line_error(failed).startswith("error: OTHER_ERROR: ValueError"), failed.stderr
-        assert "nobody to greet" in failed.stderr and "SUCCESS" not in failed.stderr
+        line = one_line_error(failed)
+        assert line == "error: OTHER_ERROR: ValueError in receive_stream(): nobody to greet", line
         report = json.loads(
             cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how, "--json").stdout
         )
         (job,) = report["jobs"]
         assert (job["status"], job["chunks"]) == ("OTHER_ERROR", [])
+    late = cli(project, "run", "--args", '{"name": "late failure"}', "--stream")
+    assert late.returncode == 1, late.stdout + late.stderr
+    line = one_line_error(late)
+    assert line.startswith("error: the stream ended early after 1 chunk: ValueError"), line
+    assert "failed late" in line and "SUCCESS" in line

@@ -265,13 +265,12 @@ def test_user_code_raising_in_receive_stream(kit: Kit, pooled: Any, exception: s
 
 @pytest.mark.parametrize("exception", EXCEPTIONS)
 def test_user_code_raising_before_the_first_chunk(kit: Kit, pooled: Any, exception: str) -> None:
-    """A stream function that fails before its first chunk fails the job, as JobWorkerP fails
-    a V2 stream that errs before any chunk: the framework makes the first chunk in
-    begin_stream(), so the failure is begin_stream()'s, never a successful empty stream."""
+    """A stream that fails before its first chunk fails the job, as JobWorkerP fails a V2
+    stream (the native bridge's) that errs before any chunk; never a successful empty stream."""
     first = kit.serve_next(pooled, "before")
     result = pooled.run(kit.job(f"f|chunk0|raise:{exception}", stream="response"))
     assert result.status == kit.Status.OTHER_ERROR
-    assert result.chunks == [] and result.stream_end is None
+    assert result.chunks == [] and result.stream_end is None and result.trailer is None
     expected = "refused on purpose" if exception == "PluginError" else exception
     assert expected.encode() in result.output
     assert kit.serve_next(pooled, "after") == first

@@ -27,11 +27,13 @@ from ..runtime.contract import PluginError, default_method, output_type_of
 from ..runtime.methods import MethodTable
 from .codec import Codec, CodecError, choose_method, read_json, show
 from .host import (
+    RUN_STREAM_ERROR_KEY,
     EnqueueRejected,
     Host,
     HostError,
     Job,
     JobResult,
+    ResultStatus,
     RunnerInfo,
     RunningJob,
     StreamingType,
@@ -417,8 +419,27 @@ def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
     if failed:
         index, result = failed[0]
         where = f"job {index} of {len(results)}: " if len(results) > 1 else ""
-        raise _Exit(1, f"{where}{result.status.name}: {result.error}")
+        raise _Exit(1, f"{where}{_failure(result)}")
     return 0
+
+
+def _failure(result: JobResult) -> str:
+    """Why a job failed, in the terms JobWorkerP reports it.
+
+    A stream that fails after its first chunk leaves the job SUCCESS on the real server (the
+    native bridge's included), with the reason in the stream's trailer: the line says so
+    instead of calling a SUCCESS an error. (One that fails before its first chunk is a failed
+    job, ``OTHER_ERROR``, in the host as on the server.)
+    """
+    if result.status != ResultStatus.SUCCESS or result.stream_end is None:
+        return f"{result.status.name}: {result.error}"
+    reason = (result.trailer or {}).get(RUN_STREAM_ERROR_KEY) or "; ".join(result.warnings)
+    reason = reason or result.stream_end.value
+    count = f"{len(result.chunks)} chunk{'' if len(result.chunks) == 1 else 's'}"
+    return (
+        f"the stream ended early after {count}: {reason} (JobWorkerP keeps the job SUCCESS; "
+        f"the stream's trailer carries {RUN_STREAM_ERROR_KEY})"
+    )
 
 
 def _fail(code: int, reason: str) -> NoReturn:

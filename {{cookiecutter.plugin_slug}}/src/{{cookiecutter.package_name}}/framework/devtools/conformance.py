@@ -821,12 +821,11 @@ def _errors(rule: Rule, subject: Subject) -> None:
                     _expect_plugin_error(
                         rule, plugin.receive_stream, f"receive_stream() raising {kind}"
                     )
-                    # JobWorkerP logs it and ends the stream; the job stays SUCCESS.
+                    # Before any chunk: JobWorkerP fails the job, as a V2 stream's.
                     expect(
                         f"receive_stream() raising {kind}",
                         subject.job(name, StreamingType.RESPONSE),
-                        ResultStatus.SUCCESS,
-                        StreamEnd.ERROR,
+                        ResultStatus.OTHER_ERROR,
                     )
 
 

@@ -9,7 +9,6 @@ schemas, ``run``, the stream, ``cancel`` and its flag, the per-job reset of a po
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -62,12 +61,7 @@ class PluginRunner:
 
     def begin_stream(self, args: bytes, metadata: dict[str, str], using: str | None) -> None:
         self._start_job()
-        chunks = self.methods.resolve(using).start_stream(self, args)
-        # The first chunk is made here, so that a failure before it fails begin_stream(), and
-        # with it the job, as JobWorkerP fails a V2 stream that errs before its first chunk.
-        # Left to receive_stream(), it would end a V1 stream early with the job a SUCCESS.
-        first = next(chunks, None)
-        self._chunks = iter(()) if first is None else itertools.chain((first,), chunks)
+        self._chunks = self.methods.resolve(using).start_stream(self, args)
 
     def receive_stream(self) -> bytes | None:
         """The next chunk, or ``None`` once the stream is over or the job was cancelled."""
