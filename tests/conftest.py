@@ -103,6 +103,8 @@ LONG_FILES = (
     "test_rust_real_server.py",
     "test_method_table.py",
     "test_update.py",
+    "test_stream_errors.py",
+    "test_author_edit.py",
 )
 
 
