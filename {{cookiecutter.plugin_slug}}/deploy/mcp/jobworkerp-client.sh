@@ -70,6 +70,7 @@ except ValueError:
     pass  # "... not found" is printed as text'
 }
 
+# The job's method and args, unless given: asked of the plugin (see USING and ARGS above).
 USING="${USING:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --default-method)}"
 ARGS="${ARGS:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --mcp "$USING")}"
 
@@ -78,10 +79,7 @@ if [ -z "$runner_id" ]; then
     quiet runner create -n "$RUNNER" \
         -d "{{ cookiecutter.runner_name }} as an MCP server" -r MCP_SERVER \
         --definition "@$HERE/runner-definition.toml"
-    USING="${USING:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --default-method)}"
-ARGS="${ARGS:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --mcp "$USING")}"
-
-runner_id="$(id_of runner find-by-name -n "$RUNNER")"
+    runner_id="$(id_of runner find-by-name -n "$RUNNER")"
     runner_id="${runner_id:-<MCP_SERVER runner id>}"
 fi
 old_worker="$(id_of worker find-by-name -n "$WORKER")"

@@ -83,6 +83,7 @@ if [ -z "${DRY_RUN:-}" ] && [[ "$PLUGIN_PACKAGE" == *"<"* ]]; then
     exit 2
 fi
 
+# The job's method and args, unless given: asked of the plugin (see USING and ARGS above).
 USING="${USING:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --default-method)}"
 ARGS="${ARGS:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args "$USING")}"
 
