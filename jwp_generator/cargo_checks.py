@@ -35,15 +35,19 @@ def unreachable(stderr: str) -> bool:
     return any(marker in folded for marker in UNREACHABLE_MARKERS)
 
 
+# The one build command the summary prints, whether the checks ran, were skipped or failed.
+BUILD_AND_TEST = "cargo build --release && cargo test"
+
+
 def by_hand(folder: str) -> str:
-    return f"  cd {shlex.quote(folder)}\n  cargo build && cargo test"
+    return f"  cd {shlex.quote(folder)}\n  {BUILD_AND_TEST}"
 
 
 def next_steps(answers: Mapping[str, str], folder: str) -> str:
     return (
         "Next steps:\n"
         f"  cd {shlex.quote(folder)}\n"
-        "  cargo build --release && cargo test\n"
+        f"  {BUILD_AND_TEST}\n"
         "Edit src/runner.rs and the files in protos/. Deploy: copy "
         f"target/release/lib{answers['package_name']}.so into JobWorkerP's PLUGINS_RUNNER_DIR."
     )

@@ -100,13 +100,23 @@ def next_steps(answers: Mapping[str, str], folder: str) -> str:
         return cargo_checks.next_steps(answers, folder)
     return (
         "Next steps:\n"
-        f"  cd {shlex.quote(folder)}\n"
-        f"  {venv_python(answers)} -m venv .venv && . .venv/bin/activate\n"
-        '  python -m pip install -e ".[dev]"\n'
+        f"{install_steps(answers, folder)}\n"
         "  python -m pytest\n"
         f"Edit src/{answers['package_name']}/runner.py and the files in "
         f"src/{answers['package_name']}/protos/.\n"
         "Native plugin library (needs Rust): cargo build --release --manifest-path native/Cargo.toml"
+    )
+
+
+def install_steps(answers: Mapping[str, str], folder: str) -> str:
+    """The commands that make the project's environment and install it, compiling the protos.
+
+    The next steps and the checks by hand both start with them: one way to build the project.
+    """
+    return (
+        f"  cd {shlex.quote(folder)}\n"
+        f"  {venv_python(answers)} -m venv .venv && . .venv/bin/activate\n"
+        '  python -m pip install -e ".[dev]"   # compiles the protos'
     )
 
 
@@ -154,8 +164,8 @@ def run_checks(project: Path, answers: Mapping[str, str], folder: str) -> str:
     if missing:
         return (
             f"Checks skipped: {' and '.join(missing)} not installed in {sys.executable}.\n"
-            "The project is complete; its build compiles the protos. To run the checks by hand:\n"
-            f"{by_hand(answers, folder)}"
+            "The project is complete; its build compiles the protos. To run the checks by hand, "
+            f"follow the next steps; the smoke test is: python -m {answers['package_name']} smoke"
         )
     package = answers["package_name"]
     compile_protos(project, package)
@@ -166,11 +176,7 @@ def by_hand(answers: Mapping[str, str], folder: str) -> str:
     """The commands that compile the protos and run the smoke test in the new project."""
     if language_of(answers) == "rust":
         return cargo_checks.by_hand(folder)
-    return (
-        f"  cd {shlex.quote(folder)}\n"
-        '  python -m pip install -e ".[dev]"   # compiles the protos\n'
-        f"  python -m {answers['package_name']} smoke"
-    )
+    return f"{install_steps(answers, folder)}\n  python -m {answers['package_name']} smoke"
 
 
 def failure_report(error: BaseException, answers: Mapping[str, str], folder: str) -> str:

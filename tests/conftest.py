@@ -106,6 +106,8 @@ LONG_FILES = (
     "test_bridge_soak.py",
     "test_method_table.py",
     "test_update.py",
+    "test_stream_errors.py",
+    "test_author_edit.py",
 )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -58,7 +59,10 @@ def test_describe(project: Path) -> None:
     assert f"method run ({kind})" in readable.stdout
     data = json.loads(cli(project, "describe", "--json").stdout)
     assert data["name"] == "HelloWorld" and data["description"]
-    assert data["settings_schema"]["properties"] == {"greeting": {"type": "string"}}
+    # settings.proto's comment above the field is its description.
+    (greeting,) = data["settings_schema"]["properties"].items()
+    assert greeting[0] == "greeting" and greeting[1]["type"] == "string"
+    assert greeting[1]["description"].startswith("Put in front of every answer")
     method = data["methods"]["run"]
     assert method["output_type"] == kind
     assert method["args_schema"]["title"] == "RunArgs"
@@ -216,7 +220,7 @@ def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
         )
         assert result.returncode == 0, (arguments, result.stderr)
         if arguments[0] == "describe":
-            assert json.loads(result.stdout)["framework_version"] == "2.0.0"
+            assert json.loads(result.stdout)["framework_version"] == "3.0.0"
     # Without the mcp extra, the hint names the local forms too, not only an index.
     mcp = subprocess.run(
         [venv.python, "-m", "hello_world", "mcp"],
@@ -239,3 +243,38 @@ def test_the_wheel_alone_runs_every_command(tmp_path: Path) -> None:
         "ImportError: the conformance checks need grpcio-tools (protoc), in the dev extra: "
         "pip install -e '.[dev]'"
     )
+
+
+def test_a_stream_failing_before_or_after_its_first_chunk(
+    default_project: Path, tmp_path: Path
+) -> None:
+    """Before its first chunk, a failing stream fails the job (OTHER_ERROR), as on JobWorkerP
+    (tests/test_stream_errors.py compares with the real server); after it, the job stays
+    SUCCESS and the line says the stream ended early, never "error: SUCCESS"."""
+    project = tmp_path / "project"
+    shutil.copytree(default_project, project)
+    runner = project / "src" / "hello_world" / "runner.py"
+    text = runner.read_text("utf-8")
+    first, later = (
+        "    pieces = words(greeting(runner.settings, args.name))\n",
+        "        yield RunResult(delta=piece)\n",
+    )
+    assert text.count(first) == text.count(later) == 1, "runner.py changed: update this test"
+    before = '    if args.name == "nobody":\n        raise ValueError("nobody to greet")\n'
+    after = '        if args.name == "late failure":\n            raise ValueError("failed late")\n'
+    runner.write_text(text.replace(first, before + first).replace(later, later + after), "utf-8")
+    for how in ([], ["internal"]):
+        failed = cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how)
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        line = one_line_error(failed)
+        assert line == "error: OTHER_ERROR: ValueError in receive_stream(): nobody to greet", line
+        report = json.loads(
+            cli(project, "run", "--args", '{"name": "nobody"}', "--stream", *how, "--json").stdout
+        )
+        (job,) = report["jobs"]
+        assert (job["status"], job["chunks"]) == ("OTHER_ERROR", [])
+    late = cli(project, "run", "--args", '{"name": "late failure"}', "--stream")
+    assert late.returncode == 1, late.stdout + late.stderr
+    line = one_line_error(late)
+    assert line.startswith("error: the stream ended early after 1 chunk: ValueError"), line
+    assert "failed late" in line and "SUCCESS" in line

@@ -1,7 +1,8 @@
 """Copier renders the same projects as cookiecutter, from the same template.
 
-``copier.yml`` must ask what ``cookiecutter.json`` asks (names, order, defaults, choices,
-prompts), and ``copier copy`` must write the same bytes as ``cookiecutter`` for the same
+``copier.yml`` is generated from ``cookiecutter.json`` (``jwp_generator/copier_questions.py``)
+and must ask what it asks (names, order, defaults, choices, prompts; ``python_min`` only of a
+Python plugin), and ``copier copy`` must write the same bytes as ``cookiecutter`` for the same
 answers. Both run their post-generation step (cookiecutter's hooks, copier's task), so the
 per-method protos and the compiled ``_pb2`` modules are compared too. The only file left out
 of the comparison is copier's own record of the answers, ``.copier-answers.yml``.
@@ -91,6 +92,20 @@ def test_copier_yml_asks_what_cookiecutter_json_asks() -> None:
                 ", language" if questions().index(key) > questions().index("language") else ""
             )
             assert question["validator"] == f"{{{{ {key} | jwp_problem('{key}'{flavored}) }}}}", key
+
+
+def test_the_committed_copier_yml_is_generated_from_cookiecutter_json() -> None:
+    """copier.yml is the generator's output for today's cookiecutter.json, byte for byte."""
+    generated = subprocess.run(
+        [sys.executable, "-m", "jwp_generator.copier_questions"],
+        cwd=TEMPLATE,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert (TEMPLATE / "copier.yml").read_text("utf-8") == generated, (
+        "copier.yml is stale: python -m jwp_generator.copier_questions > copier.yml"
+    )
 
 
 def test_copier_yml_passes_every_answer_to_the_template() -> None:
@@ -271,6 +286,9 @@ def test_copier_update_of_a_rust_plugin_keeps_user_edits(
     project = tmp_path / "copier" / "hello-world"
     copied = copier_copy(repo, project, {"language": "rust", "methods": "run,summarize_text"})
     assert copied.returncode == 0, copied.stderr
+    # python_min is not asked of a Rust plugin (copier records only the questions it asked).
+    recorded = yaml.safe_load((project / COPIER_RECORD).read_text("utf-8"))
+    assert "python_min" not in recorded and recorded["language"] == "rust"
     git(project, "init", "--quiet", "-b", "main")
     commit(project, "Project from the template")
     runner = project / "src/runner.rs"

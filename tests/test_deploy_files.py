@@ -51,6 +51,12 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return render(tmp_path_factory.mktemp("deploy-files"), **ANSWERS)
 
 
+def with_plugin(project: Path, **env: str) -> dict[str, str]:
+    """``env`` plus a Python that imports the rendered plugin: the scripts derive the job's
+    method and args from it (``sample-args``)."""
+    return {"PYTHON": sys.executable, "PYTHONPATH": str(project / "src"), **env}
+
+
 def worker_entry(project: Path, env: dict[str, str]) -> dict[str, Any]:
     text = (project / "deploy" / "python_command" / "manifest.yaml").read_text("utf-8")
     manifest = yaml.safe_load(interpolate(text, env))
@@ -64,7 +70,7 @@ def worker_entry(project: Path, env: dict[str, str]) -> dict[str, Any]:
 
 def test_python_command_commands_and_manifest_agree(project: Path) -> None:
     script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
-    find_worker, create, enqueue = dry_run(script, **ENV)
+    find_worker, create, enqueue = dry_run(script, **with_plugin(project, **ENV))
     assert find_worker[3:] == ["worker", "find-by-name", "-n", "text-worker", "--format", "json"]
     assert create[:5] == [
         "jobworkerp-client",
@@ -95,13 +101,31 @@ def test_python_command_commands_and_manifest_agree(project: Path) -> None:
     assert script_py.startswith(
         "from text_tools import PLUGIN\nfrom text_tools.framework.adapters.python_command import main"
     )
-    assert json.loads(job_args["data_body"])["using"] == "summarize_text"
+    # The envelope: input.json, and the job's method and args derived from the plugin.
+    assert json.loads(job_args["data_body"]) == {
+        "metadata": {"source": "deploy/python_command/input.json"},
+        "settings": {},
+        "using": "run",
+        "args": {"name": "Sample Text"},
+    }
+
+
+def test_the_scripts_take_the_method_and_args_from_using_and_args(project: Path) -> None:
+    """Given USING and ARGS, the scripts send them, and need no Python with the plugin."""
+    chosen = {"USING": "summarize_text", "ARGS": '{"name": "Grace"}', "PYTHON": "/nonexistent"}
+    pc = project / "deploy" / "python_command" / "jobworkerp-client.sh"
+    *_, enqueue = dry_run(pc, **ENV, **chosen)
+    envelope = json.loads(json.loads(option(enqueue, "-a"))["data_body"])
+    assert (envelope["using"], envelope["args"]) == ("summarize_text", {"name": "Grace"})
+    *_, enqueue = dry_run(project / "deploy" / "mcp" / "jobworkerp-client.sh", **chosen)
+    assert option(enqueue, "--using") == "summarize_text"
+    assert json.loads(option(enqueue, "-a")) == {"name": "Grace"}
 
 
 def test_without_a_runner_id_the_script_looks_it_up_by_name(project: Path) -> None:
     script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
     env = {key: value for key, value in ENV.items() if key != "RUNNER_ID"}
-    find_runner, _, create, _ = dry_run(script, **env)
+    find_runner, _, create, _ = dry_run(script, **with_plugin(project, **env))
     assert find_runner[3:] == ["runner", "find-by-name", "-n", "PYTHON_COMMAND", "--format", "json"]
     # A dry run finds nothing, so the id stays a visible placeholder.
     assert option(create, "-r") == "<PYTHON_COMMAND runner id>"
@@ -119,7 +143,7 @@ def test_the_defaults_are_marked_placeholders_with_the_plugins_names(project: Pa
     assert entry["settings"]["python_version"] == ">=3.11"
 
     script = project / "deploy" / "python_command" / "jobworkerp-client.sh"
-    (*_, create, _) = dry_run(script)
+    (*_, create, _) = dry_run(script, **with_plugin(project))
     assert json.loads(option(create, "-s"))["python_version"] == ">=3.11"
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     assert done.returncode == 2
@@ -157,7 +181,8 @@ def test_mcp_server_definitions_start_the_plugins_mcp_command(project: Path) -> 
 
 def test_mcp_commands_register_the_runner_and_name_the_method(project: Path) -> None:
     script = project / "deploy" / "mcp" / "jobworkerp-client.sh"
-    find_runner, create_runner, refind, find_worker, create_worker, enqueue = dry_run(script)
+    commands = dry_run(script, **with_plugin(project))
+    find_runner, create_runner, refind, find_worker, create_worker, enqueue = commands
     assert find_runner[3:] == ["runner", "find-by-name", "-n", "TextTools", "--format", "json"]
     assert refind == find_runner
     assert create_runner[3:5] == ["runner", "create"]
@@ -168,12 +193,13 @@ def test_mcp_commands_register_the_runner_and_name_the_method(project: Path) -> 
     assert definition == f"@{project / 'deploy' / 'mcp' / 'runner-definition.toml'}"
     assert find_worker[3:6] == ["worker", "find-by-name", "-n"]
     assert option(create_worker, "-r") == "<MCP_SERVER runner id>"
-    assert option(create_worker, "-s") == ""
+    # The server refuses empty settings on a worker (-s ''): an empty JSON object.
+    assert option(create_worker, "-s") == "{}"
     # One MCP server process per pool slot instead of one per job.
     assert "--use-static" in create_worker
     assert option(enqueue, "-w") == option(create_worker, "-n") == "text-tools-mcp"
-    assert option(enqueue, "--using") == "summarize_text"
-    assert json.loads(option(enqueue, "-a")) == {"name": "Ada"}
+    assert option(enqueue, "--using") == "run"
+    assert json.loads(option(enqueue, "-a")) == {"name": "Sample Text"}
 
 
 def test_the_readme_deploys_from_local_files_and_says_where_errors_show(project: Path) -> None:

@@ -54,7 +54,10 @@ def deployed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
     built = built_plugin(request.param, tmp_path_factory)
     venv = Venv(tmp_path_factory.mktemp("python-command") / "venv")
     venv.install(built.wheel)
-    commands = dry_run(built.project / DEPLOY / "jobworkerp-client.sh", RUNNER_ID="6")
+    # The job's method and args come from the plugin itself, as on the user's machine.
+    commands = dry_run(
+        built.project / DEPLOY / "jobworkerp-client.sh", RUNNER_ID="6", PYTHON=str(venv.python)
+    )
     job_args = json.loads(option(commands[-1], "-a"))
     return Deployed(built, venv, job_args["script_content"], job_args["data_body"])
 
@@ -113,7 +116,8 @@ def test_the_shipped_script_and_input_run_the_default_method(
 ) -> None:
     assert deployed.script.splitlines()[1].startswith(f"from {PACKAGE}.framework.adapters")
     ran = run_job(deployed, tmp_path, deployed.example_input)
-    succeeded(deployed, ran, "run", "Hello, Ada!", {"source": "deploy/python_command/input.json"})
+    source = {"source": "deploy/python_command/input.json"}
+    succeeded(deployed, ran, "run", "Hello, Sample Text!", source)
 
 
 @pytest.mark.parametrize("method", [*METHODS, None])

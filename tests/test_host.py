@@ -143,9 +143,23 @@ def misbehaving(pkg: SimpleNamespace) -> dict[str, type]:
             except plugin_error:
                 return super().run(b"", metadata, using)
 
+    result_type = importlib.import_module("hello_world.protos.run_result_pb2").RunResult
+
+    class LastChunkIsAPiece(base):  # type: ignore[misc,valid-type]
+        """Streams pieces only, as a stream written for V1's collect_stream() alone would."""
+
+        def receive_stream(self) -> bytes | None:
+            chunk = super().receive_stream()
+            if chunk is None:
+                return None
+            piece = result_type.FromString(chunk)
+            piece.ClearField("message")
+            return bytes(piece.SerializeToString())
+
     return {
         cls.__name__: cls
         for cls in [
+            LastChunkIsAPiece,
             RaisesInConstructor,
             RaisesInLoad,
             RaisesInRun,
@@ -188,6 +202,7 @@ BROKEN_RULES = [
     ("SilentDefault", True, "unknown-using"),
     ("DropsMetadata", True, "metadata"),
     ("LenientArgs", True, "bad-args"),
+    ("LastChunkIsAPiece", True, "last-chunk"),
 ]
 
 
@@ -284,6 +299,12 @@ def test_a_broken_stream_ends_and_the_job_keeps_its_status(
             metadata={"trace": "1"},
         )
     )
+    if end == "ERROR":
+        # These fail at the first receive_stream(): before any chunk, the job fails, as
+        # JobWorkerP fails a V2 stream (the native bridge's) that errs before its first chunk.
+        assert result.status.name == "OTHER_ERROR" and result.stream_end is None
+        assert needle in (result.error or "") and result.metadata == {"trace": "1"}
+        return
     # As in JobWorkerP the status is fixed when the stream is handed off.
     assert result.status.name == "SUCCESS"
     assert result.stream_end.name == end

@@ -12,6 +12,7 @@ one.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -264,6 +265,19 @@ def test_user_code_raising_in_receive_stream(kit: Kit, pooled: Any, exception: s
 
 
 @pytest.mark.parametrize("exception", EXCEPTIONS)
+def test_user_code_raising_before_the_first_chunk(kit: Kit, pooled: Any, exception: str) -> None:
+    """A stream that fails before its first chunk fails the job, as JobWorkerP fails a V2
+    stream (the native bridge's) that errs before any chunk; never a successful empty stream."""
+    first = kit.serve_next(pooled, "before")
+    result = pooled.run(kit.job(f"f|chunk0|raise:{exception}", stream="response"))
+    assert result.status == kit.Status.OTHER_ERROR
+    assert result.chunks == [] and result.stream_end is None and result.trailer is None
+    expected = "refused on purpose" if exception == "PluginError" else exception
+    assert expected.encode() in result.output
+    assert kit.serve_next(pooled, "after") == first
+
+
+@pytest.mark.parametrize("exception", EXCEPTIONS)
 def test_user_code_raising_in_collect_stream(kit: Kit, pooled: Any, exception: str) -> None:
     first = kit.serve_next(pooled, "before")
     result = pooled.run(kit.job(f"f|collect|raise:{exception}", stream="internal"))
@@ -474,3 +488,40 @@ def test_process_faults_an_in_process_host_survives(
     extra = int(what[4:]) * MIB if what.startswith("big:") else 0
     assert len(message) == len(f"Hello, p|run|{what}!") + extra
     assert kit.serve_next(pooled, "after") == first
+
+
+# The adapters' own job runner (adapters/jobs.py), without the development host ---------------
+
+
+def python_command(kit: Kit, tmp_path: Path, envelope: dict[str, Any]) -> tuple[int, Any]:
+    """The PYTHON_COMMAND script's run, as the runner starts it: a child process."""
+    src = Path(str(kit.module.__file__)).parent.parent
+    data = tmp_path / "input.json"
+    data.write_text(json.dumps(envelope), "utf-8")
+    adapter = f"{PACKAGE}.framework.adapters.python_command"
+    script = f"from {PACKAGE} import PLUGIN\nfrom {adapter} import main\nmain(PLUGIN)\n"
+    child = subprocess.run(
+        [sys.executable, "-c", script, str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(src)},
+        timeout=60,
+    )
+    return child.returncode, json.loads(child.stdout)
+
+
+def test_the_python_command_adapter_times_a_job_out(kit: Kit, tmp_path: Path) -> None:
+    code, envelope = python_command(
+        kit, tmp_path, {"args": {"name": "t|run|sleep:5000"}, "timeout_ms": 100}
+    )
+    assert (code, envelope["status"]) == (1, "ERROR_AND_RETRY")
+    assert "timeout" in envelope["error"] and envelope["result"] is None
+
+
+def test_the_python_command_adapter_reports_what_user_code_raises(kit: Kit, tmp_path: Path) -> None:
+    code, envelope = python_command(kit, tmp_path, {"args": {"name": "f|run|raise:ValueError"}})
+    assert (code, envelope["status"]) == (1, "OTHER_ERROR"), envelope
+    assert envelope["error"].startswith("ValueError in run()")  # the guard converted it
+    code, envelope = python_command(kit, tmp_path, {"args": {"name": "after the failure"}})
+    assert (code, envelope["status"]) == (0, "SUCCESS"), envelope

@@ -224,9 +224,11 @@ def test_without_grpcio_tools_the_project_is_kept(tmp_path: Path) -> None:
     result = cookiecutter(venv.python, TEMPLATE, out)
     assert result.returncode == 0, result.stderr
     assert "Checks skipped: grpcio-tools and protobuf not installed" in result.stdout
-    assert "To run the checks by hand:" in result.stdout
-    assert '  python -m pip install -e ".[dev]"' in result.stdout
-    assert "  python -m hello_world smoke" in result.stdout
+    assert "To run the checks by hand, follow the next steps" in result.stdout
+    # One install command (into the project's environment), printed once.
+    assert result.stdout.count('python -m pip install -e ".[dev]"') == 1
+    assert ". .venv/bin/activate" in result.stdout
+    assert "python -m hello_world smoke" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     protos = out / "hello-world" / PACKAGE_DIR / "protos"
     assert (protos / "run_args.proto").is_file()

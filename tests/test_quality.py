@@ -122,3 +122,45 @@ def test_covering_set_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str,
 @pytest.mark.parametrize("answers", every_combination(), ids=case_id)
 def test_every_combination_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str, str]) -> None:
     check_combination(tmp_path, answers)
+
+
+NESTED_FIELDS = """
+  // A message-typed field: protoc's stub types its constructor argument with a bare Mapping.
+  Address address = 2;
+  repeated Address previous = 3;
+
+  message Address {
+    string city = 1;
+  }
+}
+"""
+
+
+def test_stubs_of_message_fields_pass_strict_mypy(tmp_path: Path) -> None:
+    """A message-typed field in the user's proto does not make mypy fail in protoc's stubs,
+    and the stubs still type the user's code: a wrong use of the new field is reported."""
+    project = render(tmp_path)
+    proto = project / "src" / "hello_world" / "protos" / "run_args.proto"
+    head, closing, _ = proto.read_text("utf-8").rpartition("}")
+    assert closing
+    proto.write_text(head.rstrip() + "\n" + NESTED_FIELDS, "utf-8")
+    # What the build hook does on reinstall: compile the protos.
+    run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path;"
+            " sys.path.insert(0, 'src/hello_world/framework/devtools');"
+            " import protoc; protoc.compile_package(Path('src'), 'hello_world')",
+        ],
+        cwd=project,
+    )
+    stub = (project / "src" / "hello_world" / "protos" / "run_args_pb2.pyi").read_text("utf-8")
+    assert "_Mapping]" in stub, "protoc's stub no longer has the bare Mapping: update this test"
+    mypy(project)
+    runner = project / "src" / "hello_world" / "runner.py"
+    runner.write_text(
+        runner.read_text("utf-8") + "\n\nWRONG: int = RunArgs().address.city\n", "utf-8"
+    )
+    with pytest.raises(AssertionError, match="Incompatible types in assignment"):
+        mypy(project)

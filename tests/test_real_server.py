@@ -118,7 +118,8 @@ def test_the_python_command_script_runs_twice_and_leaves_no_logs(
     plugin: Plugin, jobworkerp: JobWorkerP
 ) -> None:
     script = plugin.built.project / DEPLOY_PC / "jobworkerp-client.sh"
-    env = {"PLUGIN_PACKAGE": str(plugin.built.wheel)}
+    # PYTHON: the user's environment, where the plugin is installed (it derives the job's args).
+    env = {"PLUGIN_PACKAGE": str(plugin.built.wheel), "PYTHON": str(plugin.venv.python)}
     for attempt in range(2):
         done = jobworkerp.run_script(script, env)
         assert done.returncode == 0, done.stdout + done.stderr + jobworkerp.log_tail()
@@ -126,7 +127,8 @@ def test_the_python_command_script_runs_twice_and_leaves_no_logs(
         assert job.status == "SUCCESS"
         envelope = json.loads(job.fields["output"])
         assert envelope["status"] == "SUCCESS"
-        assert envelope["result"] == {"message": "Hello, Ada!", "delta": ""}
+        # The args derived from the rich args message (every field set, the name too).
+        assert envelope["result"] == {"message": "Hello, Sample Text!", "delta": ""}
         assert ("replaced the worker" in done.stdout) == (attempt == 1)
     assert list(plugin.built.project.rglob("*.log")) == []
     # The script looked the runner up by name, as the README says to do it by hand.
@@ -236,11 +238,15 @@ def mcp_worker(
     """The MCP script run twice: the runner is created once, the worker replaced."""
     folder = edited_definition(plugin, tmp_path_factory.mktemp("mcp-deploy"))
     for attempt in range(2):
-        done = jobworkerp.run_script(folder / "jobworkerp-client.sh")
+        # PYTHON: the user's environment, where the plugin is installed (it derives the args:
+        # every field of the rich args message, map fields as JSON text).
+        done = jobworkerp.run_script(
+            folder / "jobworkerp-client.sh", {"PYTHON": str(plugin.venv.python)}
+        )
         assert done.returncode == 0, done.stdout + done.stderr + jobworkerp.log_tail()
         job = printed(done)
         assert job.status == "SUCCESS", job.text
-        assert mcp_text(job) == {"message": "Hello, Ada!", "delta": ""}
+        assert mcp_text(job) == {"message": "Hello, Sample Text!", "delta": ""}
         assert ("replaced the worker" in done.stdout) == (attempt == 1)
     assert list(folder.rglob("*.log")) == []
     worker = jobworkerp.client(
@@ -315,7 +321,8 @@ def test_the_mcp_config_entry_is_a_runner_with_settings(
     plugin: Plugin, config_server: JobWorkerP, tmp_path: Path
 ) -> None:
     folder = edited_definition(plugin, tmp_path)
-    done = config_server.run_script(folder / "jobworkerp-client.sh", {"USING": "summarize_text"})
+    chosen = {"USING": "summarize_text", "ARGS": '{"name": "Ada"}'}
+    done = config_server.run_script(folder / "jobworkerp-client.sh", chosen)
     assert done.returncode == 0, done.stdout + done.stderr + config_server.log_tail()
     assert mcp_text(printed(done)) == {"message": "Hi, Ada!", "delta": ""}
     # The script found the runner of MCP_CONFIG and created none.

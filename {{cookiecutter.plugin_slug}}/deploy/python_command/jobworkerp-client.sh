@@ -4,11 +4,13 @@
 # 1. Finds the PYTHON_COMMAND runner's id (runner find-by-name -n PYTHON_COMMAND).
 # 2. Creates the worker, whose settings install this plugin; a worker of that name made by an
 #    earlier run is deleted first, so the script can be run again after any change.
-# 3. Enqueues one job: the script is script.py, the input data is input.json (the envelope).
+# 3. Enqueues one job: the script is script.py, the input data is the envelope: input.json
+#    with the job's method (USING) and args (ARGS) added.
 # The job's result is a PythonCommandResult: `output` holds the plugin's JSON envelope. The job
 # itself is SUCCESS even when the plugin failed, so read the envelope's "status" field.
 #
-# EDIT PLUGIN_PACKAGE below (or set it in the environment), then run this file.
+# EDIT PLUGIN_PACKAGE below (or set it in the environment), then run this file from a shell
+# whose `python3` has the plugin installed (your virtual environment), or set PYTHON.
 # DRY_RUN=1 prints each command as a JSON list of its arguments instead of running it (the
 # look-ups then find nothing).
 # The worker host needs `uv` on the PATH of the JobWorkerP server: the runner builds the job's
@@ -32,6 +34,12 @@ WORKER="${WORKER:-{{ cookiecutter.plugin_slug }}-python-command}"
 CLIENT="${CLIENT:-jobworkerp-client}"
 # The numeric id of the built-in PYTHON_COMMAND runner; empty: looked up by name.
 RUNNER_ID="${RUNNER_ID:-}"
+# The job: its method and its args as JSON with the args proto's field names. Unset, they come
+# from the plugin itself (python -m {{ cookiecutter.package_name }} sample-args, run by PYTHON), so they follow
+# your protos: the default method, with a value in every field of its args message.
+USING="${USING:-}"
+ARGS="${ARGS:-}"
+PYTHON="${PYTHON:-python3}"
 
 json() {
     python3 -c "$1" "${@:2}"
@@ -75,15 +83,21 @@ if [ -z "${DRY_RUN:-}" ] && [[ "$PLUGIN_PACKAGE" == *"<"* ]]; then
     exit 2
 fi
 
+# The job's method and args, unless given: asked of the plugin (see USING and ARGS above).
+USING="${USING:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args --default-method)}"
+ARGS="${ARGS:-$("$PYTHON" -m {{ cookiecutter.package_name }} sample-args "$USING")}"
+
 # PythonCommandRunnerSettings: the Python version and the packages to install.
 settings=$(json 'import json, sys
 print(json.dumps({"python_version": sys.argv[1], "packages": {"list": [sys.argv[2]]}}))' \
     "$PYTHON_VERSION" "$PLUGIN_PACKAGE")
 
-# PythonCommandArgs: the script and the input file's content.
+# PythonCommandArgs: the script and the envelope (input.json, the method and the args).
 job_args=$(json 'import json, pathlib, sys
 read = lambda name: (pathlib.Path(sys.argv[1]) / name).read_text("utf-8")
-print(json.dumps({"script_content": read("script.py"), "data_body": read("input.json")}))' "$HERE")
+envelope = {**json.loads(read("input.json")), "using": sys.argv[2], "args": json.loads(sys.argv[3])}
+print(json.dumps({"script_content": read("script.py"), "data_body": json.dumps(envelope)}))' \
+    "$HERE" "$USING" "$ARGS")
 
 if [ -z "$RUNNER_ID" ]; then
     RUNNER_ID="$(id_of runner find-by-name -n PYTHON_COMMAND)"

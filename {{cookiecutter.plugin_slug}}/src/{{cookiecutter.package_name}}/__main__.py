@@ -7,6 +7,9 @@ Run ``python -m {{ cookiecutter.package_name }} --help``; the commands live in `
 import sys
 
 from . import PLUGIN
+from .framework.adapters.mcp_server import command as mcp
 from .framework.devtools.cli import main
 
-sys.exit(main(PLUGIN))
+# The CLI (development tools) gets the MCP server (an adapter) from here, so that neither part
+# of the framework imports the other: the adapters ship without the development tools.
+sys.exit(main(PLUGIN, mcp=mcp))

@@ -2,4 +2,4 @@
 """Plumbing between JobWorkerP's contract and the runner: runtime/, devtools/ and adapters/."""
 
 # Recorded in the project (pyproject.toml, [tool.jobworkerp-plugin]) and printed by describe.
-FRAMEWORK_VERSION = "2.0.0"
+FRAMEWORK_VERSION = "3.0.0"

@@ -9,8 +9,8 @@ structured content. A streaming method is streamed and collected first. A plugin
 tool result with ``isError`` set and the error text. JSON follows protobuf's JSON mapping: 64-bit
 integer fields come out as JSON strings (either form is read).
 
-The calls run through the local host with ``use_static`` and a pool of one: the instance is
-loaded for the first call and answers every call after it, one at a time. The settings come
+The calls run on one instance (``jobs.py``), loaded for the first call and answering every call
+after it, one at a time, as a ``use_static`` worker's instance does. The settings come
 from ``--settings`` because an MCP_SERVER runner has none of its own.
 
 The ``mcp`` package is imported only when the server starts, so that the rest of the plugin
@@ -26,14 +26,12 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from ..devtools.codec import CodecError, read_json
-from ..devtools.host import Host, HostError
+from ..runtime import message_json
 from ..runtime.base import PluginPackage
 from ..runtime.contract import PluginError
 from ..runtime.json_schema import message_schema
 from ..runtime.methods import MethodTable
-from . import message_json
-from .jobs import complete
+from .jobs import Instance
 
 
 def extra_hint(distribution: str) -> str:
@@ -60,20 +58,21 @@ class ToolAnswer:
 
 
 class PluginTools:
-    """The plugin's methods as tools, answered by one pooled instance of the local host."""
+    """The plugin's methods as tools, answered by one instance kept loaded between calls."""
 
     def __init__(self, plugin: PluginPackage, settings: bytes) -> None:
         self._table = plugin.table()
-        self._host = Host(plugin.factory, settings=settings, use_static=True)
+        self._instance = Instance(plugin, settings)
+        # Read from a fresh instance, as JobWorkerP reads a runner's schemas.
+        fresh = plugin.factory()
         try:
-            info = self._host.describe()
-        except HostError as error:
-            raise PluginError(f"the plugin cannot describe itself: {error}") from None
+            self.server_name = fresh.name()
+            self.description = fresh.description()
+            self._methods = dict(fresh.method_proto_map())
+            self._json_schemas = dict(fresh.method_json_schema_map() or {})
+        except PluginError as error:
+            raise PluginError(f"the plugin cannot describe itself: {error.message}") from None
         self.distribution = plugin.distribution
-        self.server_name = info.name
-        self.description = info.description
-        self._methods = dict(info.methods)
-        self._json_schemas = dict(info.json_schemas or {})
 
     def tools(self) -> list[Tool]:
         return [
@@ -96,7 +95,7 @@ class PluginTools:
             args = message_json.encode(args_type, value, "args")
         except PluginError as error:
             return ToolAnswer(True, error.message)
-        answer = complete(self._host, self._methods, name, args, {})
+        answer = self._instance.answer(name, args, {})
         if answer.error is not None:
             return ToolAnswer(True, answer.error)
         try:
@@ -108,9 +107,6 @@ class PluginTools:
     def _messages(self, name: str) -> tuple[type[Any], type[Any]]:
         method = self._table.resolve(name)
         return method.args_type, method.result_type
-
-    def close(self) -> None:
-        self._host.close()
 
 
 def _unwrap_json_text(descriptor: Any, value: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,10 +144,7 @@ def _unwrap_message(descriptor: Any, item: Any) -> Any:
 
 def settings_bytes(table: MethodTable, text: str) -> bytes:
     """``--settings`` (JSON, or ``@path`` of a JSON file) as the settings message's bytes."""
-    try:
-        value = read_json(text, "the settings")
-    except CodecError as error:
-        raise PluginError(str(error)) from None
+    value = message_json.read_json(text, "the settings")
     if value is None:
         return b""
     return message_json.encode(table.settings_type, value, "settings")
@@ -174,11 +167,7 @@ def serve(plugin: PluginPackage, settings: bytes = b"") -> None:
         import mcp  # noqa: F401  (checked here so that a missing extra gets a clear message)
     except ModuleNotFoundError:
         raise PluginError(extra_hint(plugin.distribution)) from None
-    tools = PluginTools(plugin, settings)
-    try:
-        anyio.run(_serve, tools)
-    finally:
-        tools.close()
+    anyio.run(_serve, PluginTools(plugin, settings))
 
 
 async def _serve(tools: PluginTools) -> None:

@@ -18,8 +18,8 @@ The input file holds one JSON object, the envelope::
 Every key may be left out: ``using`` defaults to the plugin's default method, ``args`` and
 ``settings`` to all-default messages. ``args`` and ``settings`` are JSON objects with the proto
 field names; ``args_base64`` / ``settings_base64`` carry encoded protobuf bytes instead.
-The job runs through the local host, with a new instance loaded for it; a streaming-only
-method is streamed and collected into one result. stdout gets exactly one JSON object::
+The job runs on a new instance loaded for it (``jobs.py``); a streaming-only method is streamed
+and collected into one result. stdout gets exactly one JSON object::
 
     {"status": "SUCCESS", "using": "run", "result": {...}, "result_base64": "...",
      "metadata": {...}, "error": null}
@@ -28,7 +28,8 @@ method is streamed and collected into one result. stdout gets exactly one JSON o
 When the job failed, ``error`` holds the message (also written to stderr) and the exit code is 1.
 What the plugin prints goes to stderr, so that stdout holds the envelope alone.
 PYTHON_COMMAND reports a script that exits non-zero as ``SUCCESS`` all the same, so callers
-must read ``error`` / ``status`` (or the result's ``exit_code``), not the job's status. Only ``protobuf`` is needed at run time.
+must read ``error`` / ``status`` (or the result's ``exit_code``), not the job's status.
+Only ``protobuf`` is needed at run time.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from ..devtools.host import Host, HostError
+from ..runtime import message_json
 from ..runtime.base import PluginPackage
 from ..runtime.contract import PluginError
 from ..runtime.methods import MethodTable
-from . import message_json
-from .jobs import Answer, complete, describe_failure, methods_of
+from .jobs import Answer, Instance
 
 ENVELOPE_KEYS = frozenset(
     {"using", "args", "args_base64", "metadata", "settings", "settings_base64", "timeout_ms"}
@@ -98,15 +98,10 @@ def _known_using(table: MethodTable, argv: Sequence[str]) -> str | None:
 
 
 def answer(plugin: PluginPackage, request: Request) -> Answer:
-    """The job's outcome, from a host that loads a new instance for it."""
-    with Host(plugin.factory, settings=request.settings) as host:
-        try:
-            methods = methods_of(host)
-        except HostError as error:
-            return describe_failure(error)
-        return complete(
-            host, methods, request.using, request.args, request.metadata, request.timeout_ms
-        )
+    """The job's outcome, from a new instance loaded for it."""
+    return Instance(plugin, request.settings).answer(
+        request.using, request.args, request.metadata, request.timeout_ms
+    )
 
 
 def read_request(table: MethodTable, argv: Sequence[str]) -> Request:

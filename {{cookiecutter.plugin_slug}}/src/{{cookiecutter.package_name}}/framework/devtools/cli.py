@@ -5,7 +5,8 @@
 Schemas of the settings, args and results. ``run`` encodes settings and args given as JSON with
 the package's compiled messages (protobuf's JSON mapping), runs jobs through ``host.Host``
 and shows the results as JSON. Readable output by default; ``--json`` prints one JSON document.
-``check-settings`` decodes settings JSON and runs ``load()``; ``smoke`` runs every method once by
+``sample-args`` prints args for a method as JSON, derived from its args message (what the
+deploy scripts send); ``check-settings`` decodes settings JSON and runs ``load()``; ``smoke`` runs every method once by
 each path; ``mcp`` serves the methods as MCP tools over stdio (``adapters/mcp_server.py``, ``mcp``
 extra).
 Exit status: 0 when every job succeeded, 1 when a job or the plugin failed, 2 for a refused
@@ -17,24 +18,27 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from .. import FRAMEWORK_VERSION
 from ..runtime.base import PluginPackage
-from ..runtime.contract import PluginError, output_type_of
+from ..runtime.contract import PluginError, default_method, output_type_of
 from ..runtime.methods import MethodTable
 from .codec import Codec, CodecError, choose_method, read_json, show
 from .host import (
+    RUN_STREAM_ERROR_KEY,
     EnqueueRejected,
     Host,
     HostError,
     Job,
     JobResult,
+    ResultStatus,
     RunnerInfo,
     RunningJob,
     StreamingType,
 )
+from .samples import sample_args
 
 PROG = f"python -m {(__package__ or 'plugin').split('.')[0]}"
 STREAM_TYPES = {"response": StreamingType.RESPONSE, "internal": StreamingType.INTERNAL}
@@ -52,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
         prog=PROG, description="Describe this JobWorkerP plugin, or run it the way JobWorkerP does."
     )
     commands = parser.add_subparsers(
-        dest="command", required=True, metavar="{describe,run,check-settings,smoke,mcp}"
+        dest="command", required=True, metavar="{describe,run,sample-args,check-settings,smoke,mcp}"
     )
     describe = commands.add_parser("describe", help="name, methods and JSON Schemas")
     describe.add_argument("--json", action="store_true", help="print one JSON document")
@@ -115,6 +119,26 @@ def _parser() -> argparse.ArgumentParser:
         help="cancel a stream after N chunks (a local guard, not JobWorkerP's)",
     )
     run.add_argument("--json", action="store_true", help="print one JSON document")
+    sample = commands.add_parser(
+        "sample-args",
+        help="sample args of a method as JSON, derived from its args message",
+        description="Print args for METHOD as one line of JSON: the sample= of its row in "
+        "METHODS, or a value in every field of its args message (nested messages and repeated "
+        "fields included). The deploy scripts send them.",
+    )
+    sample.add_argument(
+        "method", nargs="?", default=None, metavar="METHOD", help="default: the default method"
+    )
+    sample.add_argument(
+        "--default-method",
+        action="store_true",
+        help="print only the method a sample job uses: the default method, else the first",
+    )
+    sample.add_argument(
+        "--mcp",
+        action="store_true",
+        help="map fields as JSON text, as JobWorkerP's MCP client takes a tool's args",
+    )
     check = commands.add_parser(
         "check-settings",
         help="decode settings JSON and run load() with them",
@@ -395,8 +419,27 @@ def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
     if failed:
         index, result = failed[0]
         where = f"job {index} of {len(results)}: " if len(results) > 1 else ""
-        raise _Exit(1, f"{where}{result.status.name}: {result.error}")
+        raise _Exit(1, f"{where}{_failure(result)}")
     return 0
+
+
+def _failure(result: JobResult) -> str:
+    """Why a job failed, in the terms JobWorkerP reports it.
+
+    A stream that fails after its first chunk leaves the job SUCCESS on the real server (the
+    native bridge's included), with the reason in the stream's trailer: the line says so
+    instead of calling a SUCCESS an error. (One that fails before its first chunk is a failed
+    job, ``OTHER_ERROR``, in the host as on the server.)
+    """
+    if result.status != ResultStatus.SUCCESS or result.stream_end is None:
+        return f"{result.status.name}: {result.error}"
+    reason = (result.trailer or {}).get(RUN_STREAM_ERROR_KEY) or "; ".join(result.warnings)
+    reason = reason or result.stream_end.value
+    count = f"{len(result.chunks)} chunk{'' if len(result.chunks) == 1 else 's'}"
+    return (
+        f"the stream ended early after {count}: {reason} (JobWorkerP keeps the job SUCCESS; "
+        f"the stream's trailer carries {RUN_STREAM_ERROR_KEY})"
+    )
 
 
 def _fail(code: int, reason: str) -> NoReturn:
@@ -404,11 +447,26 @@ def _fail(code: int, reason: str) -> NoReturn:
     raise SystemExit(code)
 
 
-def main(plugin: PluginPackage, argv: Sequence[str] | None = None) -> int:
+def main(
+    plugin: PluginPackage,
+    argv: Sequence[str] | None = None,
+    mcp: Callable[[PluginPackage, str], int] | None = None,
+) -> int:
+    """Run the command in ``argv``; ``mcp`` serves the ``mcp`` command (the MCP adapter)."""
     options = _parser().parse_args(argv)
     try:
         if options.command == "describe":
             return describe(plugin, options.json)
+        if options.command == "sample-args":
+            table = plugin.table()
+            if options.default_method:
+                print(default_method(table.names) or table.names[0])
+                return 0
+            using = choose_method(table.names, options.method)
+            print(
+                json.dumps(sample_args(table, using, maps_as_text=options.mcp), ensure_ascii=False)
+            )
+            return 0
         if options.command == "check-settings":
             return check_settings(plugin, options.settings)
         if options.command == "smoke":
@@ -416,9 +474,9 @@ def main(plugin: PluginPackage, argv: Sequence[str] | None = None) -> int:
 
             return smoke(plugin)
         if options.command == "mcp":
-            from ..adapters.mcp_server import command  # the mcp extra is imported only here
-
-            return command(plugin, options.settings)
+            if mcp is None:
+                raise _Exit(2, f"the mcp command is served by {PROG} mcp")
+            return mcp(plugin, options.settings)
         return run(plugin, options)
     except _Exit as error:
         _fail(error.code, error.reason)

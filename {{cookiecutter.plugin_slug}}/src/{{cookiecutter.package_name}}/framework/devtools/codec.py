@@ -10,13 +10,12 @@ message they get in the same ``Codec``.
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Collection
 from typing import Any
 
 from google.protobuf.message import Message
 
-from ..adapters import message_json
+from ..runtime import message_json
 from ..runtime.contract import PluginError, default_method
 from ..runtime.json_schema import message_schema
 
@@ -85,20 +84,10 @@ def choose_method(methods: Collection[str], using: str | None) -> str:
 
 def read_json(text: str, what: str) -> Any:
     """JSON from the command line: inline text, or ``@path`` for a file's content."""
-    if text.startswith("@"):
-        try:
-            with open(text[1:], encoding="utf-8") as file:
-                text = file.read()
-        except OSError as error:
-            raise CodecError(f"cannot read {what} from {text[1:]}: {error.strerror}") from None
-    if not text.strip():
-        return None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise CodecError(f"{what} are not valid JSON: {error}") from None
-    except RecursionError:
-        raise CodecError(f"{what} are nested too deeply to read as JSON") from None
+        return message_json.read_json(text, what)
+    except PluginError as error:
+        raise CodecError(error.message) from None
 
 
 def show(data: bytes, codec: Codec) -> Any:

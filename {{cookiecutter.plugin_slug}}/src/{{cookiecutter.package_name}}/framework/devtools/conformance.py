@@ -7,7 +7,7 @@ Each ``Rule`` has an id, the rule in one sentence and a check. A broken rule rai
 happened. ``tests/test_conformance.py`` runs every rule on the plugin's entry point; any
 plugin factory can be checked the same way::
 
-    from <package>.framework import conformance
+    from <package>.framework.devtools import conformance
     subject = conformance.Subject(load_multi_method_plugin)
     for rule in conformance.RULES:
         rule.check(subject)
@@ -32,6 +32,7 @@ from typing import Any
 from google.protobuf import descriptor_pool, message_factory
 from google.protobuf.message import Message
 
+from ..runtime.base import PluginPackage
 from ..runtime.contract import (
     DEFAULT_METHOD_NAME,
     MethodSchema,
@@ -97,6 +98,18 @@ class Subject:
     pooled_jobs: int = 5
     # The job timeout of the ``timeout`` rule: a job is held past it on purpose.
     overrun_timeout_ms: int = 200
+
+    @classmethod
+    def of(cls, package: PluginPackage) -> Subject:
+        """A plugin package as the subject: its entry point, and from its method table the
+        messages each proto text must declare first and the ``sample=`` args of its rows."""
+        table = package.table()
+        expected = {"settings": table.settings_type.DESCRIPTOR.name}
+        for name in table.names:
+            method = table.resolve(name)
+            expected[f"{name}.args"] = method.args_type.DESCRIPTOR.name
+            expected[f"{name}.result"] = method.result_type.DESCRIPTOR.name
+        return cls(package.factory, expected_messages=expected, sample_args=table.sample_args)
 
     def args(self, method: str | None) -> bytes:
         if method is None:
@@ -673,6 +686,44 @@ def _collect(rule: Rule, subject: Subject) -> None:
                 )
 
 
+def _last_chunk(rule: Rule, subject: Subject) -> None:
+    """JobWorkerP's V2 hosts (the native bridge among them) keep a stream's last chunk as the
+    job's result: it must carry the whole result, not only the last piece.
+
+    The whole result is ``run()``'s for a ``BOTH`` method and ``collect_stream()``'s for a
+    ``STREAMING`` one. The last chunk must hold every field that result sets, with the same
+    value; it may hold more (a ``delta`` of its own, say).
+    """
+    host = subject.host()
+    for method, schema in _methods(rule, subject).items():
+        kind = _kind(schema)
+        if not accepts_stream(kind):
+            continue
+        stream = StreamingType.RESPONSE
+        streamed = _answer(rule, host, subject.job(method, stream), _what(method, stream))
+        if not streamed.chunks:
+            raise ConformanceError(rule, f"{_what(method, stream)}: the stream sent no chunk")
+        whole_path = StreamingType.NONE if accepts_run(kind) else StreamingType.INTERNAL
+        whole = _answer(rule, host, subject.job(method, whole_path), _what(method, whole_path))
+        result = codec(schema.result_proto)
+        last, expected = result.decode(streamed.chunks[-1]), result.decode(whole.output)
+        if not isinstance(expected, dict) or not isinstance(last, dict):
+            if last != expected:
+                raise ConformanceError(
+                    rule, f"method {method!r}: the last chunk is {last!r}, the result {expected!r}"
+                )
+            continue
+        missing = {key: value for key, value in expected.items() if last.get(key) != value}
+        if missing:
+            source = "run()" if accepts_run(kind) else "collect_stream()"
+            raise ConformanceError(
+                rule,
+                f"method {method!r}: the last chunk of its stream is {last}, but the whole "
+                f"result ({source}) is {expected}: the last chunk lacks {missing}. Make the "
+                "stream's last chunk carry the whole result",
+            )
+
+
 def _runner_class(subject: Subject) -> type:
     if subject.runner_class is not None:
         return subject.runner_class
@@ -770,12 +821,11 @@ def _errors(rule: Rule, subject: Subject) -> None:
                     _expect_plugin_error(
                         rule, plugin.receive_stream, f"receive_stream() raising {kind}"
                     )
-                    # JobWorkerP logs it and ends the stream; the job stays SUCCESS.
+                    # Before any chunk: JobWorkerP fails the job, as a V2 stream's.
                     expect(
                         f"receive_stream() raising {kind}",
                         subject.job(name, StreamingType.RESPONSE),
-                        ResultStatus.SUCCESS,
-                        StreamEnd.ERROR,
+                        ResultStatus.OTHER_ERROR,
                     )
 
 
@@ -893,6 +943,13 @@ RULES: list[Rule] = [
         "collect_stream() on a fresh, never-loaded instance gives run()'s result for "
         "every BOTH method and a result for every STREAMING one",
         _collect,
+    ),
+    Rule(
+        "last-chunk",
+        "The last chunk of every stream carries the whole result (run()'s, or "
+        "collect_stream()'s for a STREAMING method): JobWorkerP's V2 hosts keep only "
+        "the last chunk",
+        _last_chunk,
     ),
     Rule(
         "errors",

@@ -711,7 +711,11 @@ class _StreamLoop:
 
     ``begin_stream()`` within the job's timeout (a failure fails the job), then
     ``receive_stream()`` and ``is_canceled()`` in turn, each within the timeout, until the stream
-    ends. From then on nothing changes the job's status: the loop only records why it ended.
+    ends. A ``receive_stream()`` that fails before the first chunk fails the job too
+    (``OTHER_ERROR``): JobWorkerP fails a V2 stream that errs before any chunk, and a Python
+    plugin reaches it through the native bridge, a V2 plugin, whose stream starts with the
+    first ``receive_stream()``. After the first chunk nothing changes the job's status: the loop
+    only records why the stream ended.
     """
 
     def __init__(self, instance: _Instance, running: RunningJob, result: JobResult) -> None:
@@ -738,6 +742,10 @@ class _StreamLoop:
             self.result.stream_end = self._chunks()
         except _Stopped as stop:
             self.result.stream_end = stop.end
+        if self.result.stream_end is StreamEnd.ERROR and not self.result.chunks:
+            self.result.trailer, self.result.stream_end = None, None
+            reason = self.result.warnings.pop() if self.result.warnings else "the stream failed"
+            raise _Failed(ResultStatus.OTHER_ERROR, reason, job.metadata)
 
     def _chunks(self) -> StreamEnd:
         """Take chunks until the stream ends; returns why it ended."""

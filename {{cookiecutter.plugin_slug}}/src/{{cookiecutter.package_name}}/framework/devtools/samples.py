@@ -5,14 +5,21 @@ The conformance checks send them as args, so that comparisons between run(), the
 collect_stream() compare real content rather than empty messages. Strings, numbers, bools,
 enums, bytes, repeated fields, maps and nested messages all get a value; of a oneof, the first
 field is set; a message that contains itself stops at ``MAX_DEPTH``.
+
+``sample_args`` gives the same as JSON (``python -m <package> sample-args METHOD``): the deploy
+scripts send it, so that they keep working whatever the protos become.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
+
+from ..runtime import message_json
+from ..runtime.methods import MethodTable
 
 MAX_DEPTH = 3
 TEXT = "Sample Text"
@@ -72,3 +79,31 @@ def _fill(message: Message, depth: int) -> None:
             value.append(_scalar(field))
         else:
             setattr(message, field.name, _scalar(field))
+
+
+def sample_args(table: MethodTable, using: str, *, maps_as_text: bool = False) -> dict[str, Any]:
+    """Args for method ``using`` as JSON: its row's ``sample=``, or every field filled in.
+
+    ``maps_as_text``: map fields (at any depth) as JSON text, because JobWorkerP's MCP client
+    encodes a tool's args against a proto made from the JSON Schema, where a map is a string.
+    """
+    method = table.resolve(using)
+    message = method.sample if method.sample is not None else filled(method.args_type)
+    value = message_json.to_json(message, sparse=True)
+    return _maps_as_text(message.DESCRIPTOR, value) if maps_as_text else value
+
+
+def _maps_as_text(descriptor: Any, value: dict[str, Any]) -> dict[str, Any]:
+    converted = dict(value)
+    for name, item in value.items():
+        field = descriptor.fields_by_name.get(name)
+        entry = None if field is None else field.message_type
+        if entry is None or entry.full_name.startswith("google.protobuf."):
+            continue
+        if entry.GetOptions().map_entry:
+            converted[name] = json.dumps(item, ensure_ascii=False)
+        elif isinstance(item, list):
+            converted[name] = [_maps_as_text(entry, element) for element in item]
+        else:
+            converted[name] = _maps_as_text(entry, item)
+    return converted

@@ -4,10 +4,18 @@
 Property names are the proto field names (as JobWorkerP's clients write them). The schemas use
 no ``$ref``, ``anyOf``, ``oneOf`` or ``null``: JobWorkerP turns an MCP tool's input schema back
 into a proto message and skips any tool whose schema uses those.
+
+Given the ``.proto`` text, a field's leading comment (the comment lines right above it, trimmed
+and joined with a space) becomes its ``description``: what an LLM reads when it fills a tool's
+args. Unsigned integer fields get ``"minimum": 0``. The keys of a field's schema come in a fixed
+order: ``type``, then what the type adds (``pattern``, ``format``, ``minimum``, ``enum``,
+``items``, ``properties``, ``additionalProperties``, ``contentEncoding``), then ``description``.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any, cast
 
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
@@ -23,6 +31,12 @@ _INT32 = {
     FieldDescriptor.TYPE_UINT32,
     FieldDescriptor.TYPE_FIXED32,
 }
+_UNSIGNED = {
+    FieldDescriptor.TYPE_UINT32,
+    FieldDescriptor.TYPE_FIXED32,
+    FieldDescriptor.TYPE_UINT64,
+    FieldDescriptor.TYPE_FIXED64,
+}
 _INT64 = {
     FieldDescriptor.TYPE_INT64,
     FieldDescriptor.TYPE_SINT64,
@@ -32,42 +46,52 @@ _INT64 = {
 }
 
 
-def message_schema(message_type: type[Message]) -> dict[str, Any]:
-    """The JSON Schema of a message type, as a dict ready for ``json.dumps``."""
+def message_schema(message_type: type[Message], proto_text: str = "") -> dict[str, Any]:
+    """The JSON Schema of a message type, as a dict ready for ``json.dumps``.
+
+    ``proto_text`` is the message's ``.proto`` source; its field comments become descriptions.
+    """
     # The stubs type DESCRIPTOR as a union with the C extension's class; both behave alike.
     descriptor = cast(Descriptor, message_type.DESCRIPTOR)
-    schema = _object(descriptor, depth=0)
+    schema = _object(descriptor, 0, field_comments(proto_text))
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = descriptor.name
     return schema
 
 
-def _object(descriptor: Descriptor, depth: int) -> dict[str, Any]:
+def _object(descriptor: Descriptor, depth: int, comments: Mapping[str, str]) -> dict[str, Any]:
     if depth >= MAX_DEPTH:
         return {"type": "object"}
-    properties = {field.name: _field(field, depth) for field in descriptor.fields}
+    properties = {field.name: _field(field, depth, comments) for field in descriptor.fields}
     return {"type": "object", "properties": properties, "additionalProperties": False}
 
 
-def _field(field: FieldDescriptor, depth: int) -> dict[str, Any]:
+def _field(field: FieldDescriptor, depth: int, comments: Mapping[str, str]) -> dict[str, Any]:
     if field.message_type is not None and field.message_type.GetOptions().map_entry:
         value_field = field.message_type.fields_by_name["value"]
-        return {"type": "object", "additionalProperties": _single(value_field, depth)}
-    if field.is_repeated:
-        return {"type": "array", "items": _single(field, depth)}
-    return _single(field, depth)
+        schema = {"type": "object", "additionalProperties": _single(value_field, depth, comments)}
+    elif field.is_repeated:
+        schema = {"type": "array", "items": _single(field, depth, comments)}
+    else:
+        schema = _single(field, depth, comments)
+    description = comments.get(field.full_name)
+    if description:
+        schema["description"] = description
+    return schema
 
 
-def _single(field: FieldDescriptor, depth: int) -> dict[str, Any]:
+def _single(field: FieldDescriptor, depth: int, comments: Mapping[str, str]) -> dict[str, Any]:
     kind = field.type
     if kind == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
-        return _object(field.message_type, depth + 1)
+        return _object(field.message_type, depth + 1, comments)
     if kind == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
         return _enum(field.enum_type)
     if kind in _INT32:
-        return {"type": "integer"}
+        return {"type": "integer", "minimum": 0} if kind in _UNSIGNED else {"type": "integer"}
     if kind in _INT64:
         # protobuf's JSON mapping writes 64-bit integers as strings; parsers take either.
+        if kind in _UNSIGNED:
+            return {"type": "string", "pattern": "^[0-9]+$", "format": "uint64", "minimum": 0}
         return {"type": "string", "pattern": "^-?[0-9]+$", "format": "int64"}
     if kind in (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT):
         return {"type": "number"}
@@ -80,3 +104,74 @@ def _single(field: FieldDescriptor, depth: int) -> dict[str, Any]:
 
 def _enum(descriptor: EnumDescriptor) -> dict[str, Any]:
     return {"type": "string", "enum": [value.name for value in descriptor.values]}
+
+
+# Field comments, read from the .proto text ----------------------------------------------------
+
+# Comments, string literals (which may hold "//"), braces, semicolons, line ends, other text.
+_TOKEN = re.compile(
+    r"//[^\n]*|/\*.*?\*/|\"(?:[^\"\\\n]|\\.)*\"|'(?:[^'\\\n]|\\.)*'|[{};\n]|[^{};\n/\"']+|/",
+    re.DOTALL,
+)
+_FIELD = re.compile(r"^(?:repeated\s+|optional\s+)?(?:map\s*<[^>]*>|[\w.]+)\s+(\w+)\s*=")
+_BLOCK = re.compile(r"^(message|enum|oneof|service|extend)\s+(\w+)")
+
+
+def field_comments(proto_text: str) -> dict[str, str]:
+    """Each field's leading comment, keyed by the field's full name (``pkg.Message.field``).
+
+    A leading comment is the block of comment lines right above the field, with no blank line
+    between, as protoc reads it; a comment after code on the same line is the code's, not the
+    next field's. Each line is trimmed of its markers and blanks; the lines are joined with a
+    space.
+    """
+    found: dict[str, str] = {}
+    scopes: list[tuple[str, str]] = []  # (kind, name) of every open block
+    package = ""
+    pending: list[str] = []  # the comment block above the statement being read
+    statement = ""  # code since the last ; { or }
+    code_on_line = False  # the current line has code: a comment on it is a trailing one
+    blank = True  # the current line has nothing yet
+    for token in _TOKEN.findall(proto_text):
+        if token == "\n":
+            if blank:
+                pending = []  # a blank line detaches the comments above it
+            code_on_line, blank = False, True
+            continue
+        if token.startswith(("//", "/*")):
+            if not code_on_line:
+                pending = [*pending, *_comment_lines(token)]
+            blank = False
+            continue
+        if token.isspace():
+            continue
+        blank = False
+        code_on_line = True
+        if token not in "{};":
+            statement += token
+            continue
+        code, statement = statement.strip(), ""
+        if token == "}":
+            if scopes:
+                scopes.pop()
+        elif token == "{":
+            block = _BLOCK.match(code)
+            scopes.append((block.group(1), block.group(2)) if block else ("", ""))
+        elif code.startswith("package "):
+            package = code.split(None, 1)[1].strip()
+        else:
+            field = _FIELD.match(code)
+            messages = [name for kind, name in scopes if kind == "message"]
+            inside = bool(scopes) and scopes[-1][0] in ("message", "oneof")
+            text = " ".join(line for line in pending if line)
+            if field and inside and messages and text:
+                found[".".join([*filter(None, [package]), *messages, field.group(1)])] = text
+        pending = []
+    return found
+
+
+def _comment_lines(comment: str) -> list[str]:
+    if comment.startswith("//"):
+        return [comment.lstrip("/").strip()]
+    body = comment[2:-2]
+    return [line.strip().lstrip("*").strip() for line in body.splitlines()]

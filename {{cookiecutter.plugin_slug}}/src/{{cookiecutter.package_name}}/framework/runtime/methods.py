@@ -214,12 +214,14 @@ class MethodTable:
     def json_schema_map(self) -> dict[str, MethodJsonSchema]:
         return {
             name: MethodJsonSchema(
-                args_schema=json.dumps(message_schema(method.args_type)),
-                result_schema=json.dumps(message_schema(method.result_type)),
+                args_schema=json.dumps(message_schema(method.args_type, texts.args_proto)),
+                result_schema=json.dumps(message_schema(method.result_type, texts.result_proto)),
             )
-            for name, method in self._methods.items()
+            for (name, method), texts in zip(
+                self._methods.items(), self.proto_map.values(), strict=True
+            )
         }
 
     @cached_property
     def settings_schema(self) -> str:
-        return json.dumps(message_schema(self._settings_type))
+        return json.dumps(message_schema(self._settings_type, self.settings_proto))
