@@ -439,25 +439,11 @@ def test_a_job_within_its_timeout_is_not_disturbed(kit: Kit, pooled: Any) -> Non
 
 # Faults aimed at the whole process ------------------------------------------------------------
 
-# Each kind of tests/plugin_faults.py that ends, copies, hangs or damages the process running the
-# plugin. This host runs the plugin inside the test process, so only the kinds that leave it
-# usable run here; the native bridge's real-server lane (tests/test_bridge_faults.py) runs all.
-KILLS_THE_TEST_PROCESS = "would end the test process itself (the bridge's lane runs it)"
+# The kinds of tests/plugin_faults.py that leave the process running the plugin usable. This host
+# runs the plugin inside the test process, so the kinds that end it (abort, _exit, segfault, C
+# recursion), spin a thread forever (loop) or copy it (fork, fork_exit) run only in the native
+# bridge's real-server lane (tests/test_bridge_faults.py), where they hit a worker process.
 PROCESS_FAULTS = [
-    pytest.param("raise:os.abort", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
-    pytest.param("raise:os._exit", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
-    pytest.param("raise:posix._exit", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
-    pytest.param("raise:segfault", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
-    pytest.param("raise:c_recursion", marks=pytest.mark.skip(reason=KILLS_THE_TEST_PROCESS)),
-    pytest.param(
-        "loop", marks=pytest.mark.skip(reason="a thread of this process would spin forever")
-    ),
-    pytest.param(
-        "fork", marks=pytest.mark.skip(reason="would copy the whole test process for 60 s")
-    ),
-    pytest.param(
-        "fork_exit", marks=pytest.mark.skip(reason="would copy the test process, which runs on")
-    ),
     "environ",
     "close_fds",
     "big:8",
