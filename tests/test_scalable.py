@@ -1,0 +1,334 @@
+"""Every deploy path on JobWorkerP's Scalable mode: Redis and two server processes.
+
+The lane of its own (``-m scalable``, run by ``.ci/run`` after the default lane). One cluster
+(``tests/scalable_server.py``): Redis and two ``all-in-one`` processes sharing one SQLite file,
+each with the bridge's and the Rust flavor's libraries in its own ``PLUGINS_RUNNER_DIR``, and
+the dedicated channel ``plug`` for plugin workers. For each deploy path (PYTHON_COMMAND,
+MCP_SERVER, the Python bridge, the Rust flavor; ``tests/scalable_plugins.py``): 200 jobs through
+one front, then 200 through both fronts; every job's answer names the process that ran it.
+Checked: both processes ran some, no job lost, no id given twice, no job run twice, every
+result stored and successful; a stream through each front. Then one process is ``kill -9``ed
+with jobs queued and running, and the same is done to a Standalone server: what each keeps is
+measured and printed (``-s``); only what the server guarantees is asserted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.jobworkerp_server import JobWorkerP, available
+from tests.scalable_plugins import (
+    Paths,
+    PathSpec,
+    build_paths,
+    create_worker,
+    mcp_config,
+    native_available,
+    path_specs,
+    process_of,
+)
+from tests.scalable_server import (
+    CHANNEL_CONCURRENCY,
+    Scalable,
+    enqueue_id,
+    job_statuses,
+    redis_server,
+    stored_results,
+    wait_for_results,
+)
+from tests.v2_library import Worker
+
+pytestmark = pytest.mark.scalable
+
+JOBS = 200
+ENQUEUERS = 4  # client processes enqueueing at once
+LABELS = ["PYTHON_COMMAND", "MCP_SERVER", "PLUGIN (bridge)", "PLUGIN (Rust flavor)"]
+NATIVE = {"PLUGIN (bridge)", "PLUGIN (Rust flavor)"}
+# What the lane measured, printed at its end (-s) and written to scalable_report.json.
+REPORT: dict[str, Any] = {}
+
+
+def missing() -> str | None:
+    if available() is not None:
+        return available()
+    if redis_server() is None:
+        return "redis-server is not on PATH (apt-get install redis-server)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def paths(tmp_path_factory: pytest.TempPathFactory) -> Paths:
+    reason = missing()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason} (CI=true: the Scalable lane must run)")
+        pytest.skip(reason)
+    return build_paths(tmp_path_factory.mktemp("scalable-plugins"))
+
+
+@pytest.fixture(scope="module")
+def cluster(paths: Paths, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scalable]:
+    """Redis and two processes, the plugin libraries in each ``PLUGINS_RUNNER_DIR``."""
+    folder = tmp_path_factory.mktemp("scalable")
+    cluster = Scalable(folder, 2, paths.libraries(), mcp_config(paths))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def specs(cluster: Scalable, paths: Paths) -> dict[str, PathSpec]:
+    return path_specs(cluster.front, paths)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    yield REPORT
+    if REPORT:
+        target = tmp_path_factory.getbasetemp() / "scalable_report.json"
+        target.write_text(json.dumps(REPORT, indent=2), "utf-8")
+        print(f"\nScalable lane report ({target}):\n{json.dumps(REPORT, indent=2)}")
+
+
+def spec_of(specs: dict[str, PathSpec], label: str) -> PathSpec:
+    if label not in specs:
+        assert label in NATIVE and not native_available()
+        pytest.skip("needs cargo and ../shared/vendor")
+    return specs[label]
+
+
+@dataclass
+class Batch:
+    """Jobs enqueued on one worker and what became of them."""
+
+    ids: list[str]
+    results: list[dict[str, Any]]
+    pids: dict[int, int]
+
+    def per_process(self) -> dict[str, int]:
+        counted = Counter(process_of(r.get("output"), self.pids) for r in self.results)
+        return {str(index): count for index, count in sorted(counted.items(), key=str)}
+
+    def lost(self) -> list[str]:
+        done = {str(r["job_id"]) for r in self.results}
+        return [job for job in self.ids if job not in done]
+
+    def duplicated_ids(self) -> int:
+        return len(self.ids) - len(set(self.ids))
+
+    def run_twice(self) -> int:
+        return len(self.results) - len({str(r["job_id"]) for r in self.results})
+
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["status"] != "SUCCESS"]
+
+    def seconds(self) -> float:
+        start = min(int(r["start_time"]) for r in self.results)
+        return (max(int(r["end_time"]) for r in self.results) - start) / 1000
+
+
+def run_batch(
+    cluster: Scalable, spec: PathSpec, worker: str, fronts: Sequence[JobWorkerP], prefix: str
+) -> Batch:
+    """``JOBS`` jobs enqueued round-robin through ``fronts``; waits for their results."""
+    before = len(stored_results(cluster.front, worker))
+
+    def one(index: int) -> str:
+        front = fronts[index % len(fronts)]
+        return enqueue_id(front, *spec.enqueue_options(worker, f"{prefix}-{index}"))
+
+    with ThreadPoolExecutor(ENQUEUERS) as pool:
+        ids = list(pool.map(one, range(JOBS)))
+    mine = set(ids)
+    results = wait_for_results(cluster.front, worker, before + JOBS, 300 + JOBS, settle=60)
+    return Batch(ids, [r for r in results if str(r["job_id"]) in mine], cluster.pids())
+
+
+def check(batch: Batch, label: str) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        "jobs": len(batch.ids),
+        "per_process": batch.per_process(),
+        "lost": len(batch.lost()),
+        "duplicated_ids": batch.duplicated_ids(),
+        "run_twice": batch.run_twice(),
+        "failed": len(batch.failed()),
+        "seconds": batch.seconds() if batch.results else None,
+    }
+    assert batch.duplicated_ids() == 0, figures
+    assert batch.lost() == [], figures
+    assert batch.run_twice() == 0, figures
+    assert batch.failed() == [], batch.failed()[:2]
+    # Every answer names a server process, and both processes ran some of the jobs.
+    assert set(figures["per_process"]) == {"0", "1"}, figures
+    return figures
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_every_path_spreads_jobs_over_both_processes_and_loses_none(
+    cluster: Scalable, specs: dict[str, PathSpec], label: str
+) -> None:
+    spec = spec_of(specs, label)
+    worker = create_worker(
+        cluster.front, spec, f"bulk-{LABELS.index(label)}", ["--response-type", "NO_RESULT"]
+    )
+    # A first job on each process builds its instance pool (a venv, an MCP server process).
+    one_front = run_batch(cluster, spec, worker, [cluster.front], "one")
+    both_fronts = run_batch(cluster, spec, worker, cluster.processes, "both")
+    REPORT[label] = {
+        "one front": check(one_front, label),
+        "both fronts": check(both_fronts, label),
+    }
+
+
+@pytest.mark.parametrize("label", LABELS)
+def test_a_stream_through_each_front(
+    cluster: Scalable, specs: dict[str, PathSpec], label: str
+) -> None:
+    spec = spec_of(specs, label)
+    worker = create_worker(cluster.front, spec, f"stream-{LABELS.index(label)}")
+    seen = []
+    for front in cluster.processes:
+        outcome = Worker(front, worker).stream(spec.job_args("Ada Lovelace"), spec.using)
+        assert outcome.status == "SUCCESS", outcome
+        assert outcome.chunks, outcome
+        text = json.dumps(outcome.chunks)
+        assert "Ada Lovelace" in text, outcome
+        if spec.streams:
+            # The plugin's stream, word by word: its last chunk is the whole result.
+            assert len(outcome.chunks) > 1, outcome
+            assert outcome.chunks[-1]["message"].startswith("Hi, Ada Lovelace! @pids:")
+        seen.append(process_of(text, cluster.pids()))
+    assert None not in seen, seen
+    REPORT.setdefault("streams", {})[label] = seen
+
+
+KILL_JOBS = 40
+KILL_SLEEP_MS = 500
+KILL_AFTER_SECONDS = 1.5
+
+
+def kill_label() -> str:
+    """The path of the kill case: a library inside the server (no orphaned child processes)."""
+    return "PLUGIN (Rust flavor)" if native_available() else "MCP_SERVER"
+
+
+def enqueue_sleepers(front: JobWorkerP, spec: PathSpec, worker: str) -> list[str]:
+    def one(index: int) -> str:
+        return enqueue_id(front, *spec.enqueue_options(worker, f"sleep:{KILL_SLEEP_MS}"))
+
+    with ThreadPoolExecutor(ENQUEUERS) as pool:
+        return list(pool.map(one, range(KILL_JOBS)))
+
+
+def states(server: JobWorkerP, ids: Sequence[str]) -> dict[str, str]:
+    """The state of each of ``ids`` still known to the server (PENDING, RUNNING, ...)."""
+    mine = set(ids)
+    return {str(s["id"]): str(s["status"]) for s in job_statuses(server) if str(s["id"]) in mine}
+
+
+def queued_in_redis(cluster: Scalable) -> int:
+    """The jobs waiting in Redis's queue lists of the dedicated channel."""
+    keys = [key for key in cluster.redis.command("KEYS", "q*:plug*").splitlines() if key]
+    return sum(int(cluster.redis.command("LLEN", key) or 0) for key in keys)
+
+
+def test_a_killed_process_loses_only_its_running_jobs(
+    paths: Paths, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """``kill -9`` of one of two processes mid-run, against ``kill -9`` of a Standalone server.
+
+    Scalable: the queue lives in Redis, so the jobs still queued are run by the other process;
+    the killed process's running jobs are lost (their status stays RUNNING). Standalone: the
+    queue lives in the server's memory; after a restart none of the queued jobs is there.
+    """
+    label = kill_label()
+    folder = tmp_path_factory.mktemp("scalable-kill")
+    cluster = Scalable(folder / "cluster", 2, paths.libraries(), mcp_config(paths))
+    try:
+        spec = path_specs(cluster.front, paths)[label]
+        worker = create_worker(cluster.front, spec, "kill", ["--response-type", "NO_RESULT"])
+        ids = enqueue_sleepers(cluster.front, spec, worker)
+        time.sleep(KILL_AFTER_SECONDS)
+        at_kill = Counter(states(cluster.front, ids).values())
+        queued = queued_in_redis(cluster)
+        done_before = len(stored_results(cluster.front, worker))
+        killed = cluster.processes[1]
+        killed_pid = killed.pid
+        killed.kill9()
+        limit = 60 + KILL_JOBS * KILL_SLEEP_MS / 1000
+        results = wait_for_results(cluster.front, worker, KILL_JOBS, limit, settle=10)
+        finished = {str(r["job_id"]) for r in results}
+        lost = [job for job in ids if job not in finished]
+        left = states(cluster.front, lost)
+        after = Counter(process_of(r.get("output"), {killed_pid: 1, cluster.front.pid: 0})
+                        for r in results)  # fmt: skip
+        scalable = {
+            "path": label,
+            "jobs": KILL_JOBS,
+            "at the kill": {**at_kill, "in Redis's queue": queued, "results": done_before},
+            "results in the end": len(results),
+            "ran on the killed process (before the kill)": after.get(1, 0),
+            "ran on the surviving process": after.get(0, 0),
+            "lost": len(lost),
+            "states of the lost jobs": dict(Counter(left.values())),
+            "run twice": len(results) - len(finished),
+        }
+    finally:
+        cluster.stop()
+    standalone = standalone_kill(paths, spec, folder / "standalone")
+    REPORT["kill -9"] = {"Scalable (one of two processes)": scalable, "Standalone": standalone}
+    # Nothing queued is lost: only the jobs the killed process had taken, at most one per slot
+    # of its channel, and the server still counts them as running.
+    assert queued > 0, scalable
+    assert len(lost) <= CHANNEL_CONCURRENCY, scalable
+    assert set(left.values()) <= {"RUNNING"}, scalable
+    assert len(results) == len(finished), scalable
+    assert standalone["run twice"] == 0, standalone
+
+
+def standalone_kill(paths: Paths, spec: PathSpec, folder: Path) -> dict[str, Any]:
+    """The same jobs on a Standalone server, ``kill -9``ed and started again on its state."""
+    (folder / "plugins").mkdir(parents=True)
+    for library in paths.libraries():
+        shutil.copy(library, folder / "plugins" / library.name)
+    (folder / "mcp-settings.toml").write_text(mcp_config(paths), "utf-8")
+    server = JobWorkerP(folder)
+    try:
+        spec = path_specs(server, paths)[spec.label]
+        worker = create_worker(server, spec, "kill", ["--response-type", "NO_RESULT"], None)
+        ids = enqueue_sleepers(server, spec, worker)
+        time.sleep(KILL_AFTER_SECONDS)
+        at_kill = Counter(states(server, ids).values())
+        done_before = len(stored_results(server, worker))
+        pid = int((folder / "server.pid").read_text("utf-8"))
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)  # the killed server's parent reaps it
+        server.start()
+        limit = 30 + KILL_JOBS * KILL_SLEEP_MS / 1000
+        results = wait_for_results(server, worker, KILL_JOBS, limit, settle=10)
+        finished = {str(r["job_id"]) for r in results}
+        return {
+            "jobs": KILL_JOBS,
+            "at the kill": {**at_kill, "results": done_before},
+            "results in the end (after a restart)": len(results),
+            "lost": len([job for job in ids if job not in finished]),
+            "states after the restart": dict(Counter(states(server, ids).values())),
+            "run twice": len(results) - len(finished),
+        }
+    finally:
+        server.stop()
