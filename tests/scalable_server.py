@@ -66,10 +66,11 @@ class Redis:
         self.url = f"redis://127.0.0.1:{self.port}"
         binary = redis_server()
         assert binary is not None, "redis-server is not on PATH (apt-get install redis-server)"
+        # Nothing saved: the queue lives as long as this Redis.
+        volatile = ["--save", "", "--appendonly", "no", "--dir", str(folder)]
         with (folder / "redis.log").open("wb") as log:
             self.process = subprocess.Popen(
-                [binary, "--bind", "127.0.0.1", "--port", str(self.port)]
-                + ["--save", "", "--appendonly", "no", "--dir", str(folder)],
+                [binary, "--bind", "127.0.0.1", "--port", str(self.port), *volatile],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
