@@ -22,7 +22,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,9 +151,12 @@ def scalable_env(folder: Path, port: int, redis: Redis, database: Path) -> dict[
 class ScalableProcess(JobWorkerP):
     """One ``all-in-one`` process of a Scalable cluster, started as a child of this process."""
 
-    def __init__(self, folder: Path, redis: Redis, database: Path) -> None:
+    def __init__(
+        self, folder: Path, redis: Redis, database: Path, env: Mapping[str, str] | None = None
+    ) -> None:
         self.redis = redis
         self.database = database
+        self.extra_env = dict(env or {})
         self.process: subprocess.Popen[bytes] | None = None
         self.port = free_port()
         super().__init__(folder)  # makes the folders and calls start()
@@ -166,7 +169,7 @@ class ScalableProcess(JobWorkerP):
     def start(self) -> None:
         self.plugins_dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "log").mkdir(parents=True, exist_ok=True)
-        env = scalable_env(self.dir, self.port, self.redis, self.database)
+        env = {**scalable_env(self.dir, self.port, self.redis, self.database), **self.extra_env}
         (self.dir / "server.env").write_text(
             "".join(f"{key}={value}\n" for key, value in env.items()), "utf-8"
         )
@@ -224,15 +227,18 @@ class Scalable:
             self.stop()
             raise
 
-    def add(self, folder: Path, plugins: Sequence[Path] = ()) -> ScalableProcess:
+    def add(
+        self, folder: Path, plugins: Sequence[Path] = (), env: Mapping[str, str] | None = None
+    ) -> ScalableProcess:
         """One more process; ``plugins`` are put in its ``PLUGINS_RUNNER_DIR`` before it starts,
-        and the cluster's ``mcp_config`` in its ``MCP_CONFIG`` file."""
+        and the cluster's ``mcp_config`` in its ``MCP_CONFIG`` file; ``env`` overrides its
+        environment (``WORKER_CHANNELS``, say)."""
         (folder / "plugins").mkdir(parents=True, exist_ok=True)
         if self.mcp_config is not None:
             (folder / "mcp-settings.toml").write_text(self.mcp_config, "utf-8")
         for library in plugins:
             shutil.copy(library, folder / "plugins" / library.name)
-        process = ScalableProcess(folder, self.redis, self.database)
+        process = ScalableProcess(folder, self.redis, self.database, env)
         self.processes.append(process)
         return process
 

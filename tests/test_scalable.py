@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.jobworkerp_server import JobWorkerP, available
+from tests.jobworkerp_server import CLIENT, JobWorkerP, available
 from tests.scalable_plugins import (
     Paths,
     PathSpec,
@@ -332,3 +333,106 @@ def standalone_kill(paths: Paths, spec: PathSpec, folder: Path) -> dict[str, Any
         }
     finally:
         server.stop()
+
+
+# The generated READMEs' "Scalable mode" section, followed as written ------------------------
+
+
+def readme_block(project: Path) -> tuple[str, str]:
+    """The section's commands: step 1 (each process, before it starts) and the rest."""
+    readme = (project / "README.md").read_text("utf-8")
+    section = readme.split("## Scalable mode", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    first, rest = block.split("# 2.", 1)
+    return first, "# 2." + rest
+
+
+def process_env(project: Path, step: str, plugins: Path) -> dict[str, str]:
+    """Step 1 run in the project with ``PLUGINS_RUNNER_DIR`` set; the variables it exports."""
+    done = subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{step}\nenv -0"],
+        cwd=project,
+        env={**os.environ, "PLUGINS_RUNNER_DIR": str(plugins)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    exported = dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
+    return {key: exported[key] for key in ("WORKER_CHANNELS", "WORKER_CHANNEL_CONCURRENCIES")}
+
+
+def run_steps(project: Path, steps: str, front: JobWorkerP, folder: Path, **env: str) -> Any:
+    """The commands as written, ``jobworkerp-client`` on PATH aimed at ``front``."""
+    tools = folder / "bin"
+    tools.mkdir(exist_ok=True)
+    wrapper = tools / "jobworkerp-client"
+    wrapper.write_text(f'#!/bin/sh\nexec "{CLIENT}" -a "{front.address}" "$@"\n', "utf-8")
+    wrapper.chmod(0o755)
+    return subprocess.run(
+        ["bash", "-c", f"set -euo pipefail\n{steps}"],
+        cwd=project,
+        env={
+            **front.client_env(),
+            "PATH": f"{tools}{os.pathsep}{front.client_env()['PATH']}",
+            "ADDRESS": front.address,
+            "CLIENT": str(CLIENT),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("flavor", ["python", "rust"])
+def test_the_readme_s_scalable_section_works_as_written(
+    paths: Paths, tmp_path: Path, flavor: str
+) -> None:
+    """Step 1 on each process before it starts, steps 2 and 3 through a front; then a third
+    process with the channel but without the library makes the check fail."""
+    if not native_available():
+        pytest.skip("needs cargo and ../shared/vendor")
+    project, library, release = (
+        (paths.project, paths.bridge, paths.project / "native" / "target" / "release")
+        if flavor == "python"
+        else (
+            paths.rust_project,
+            paths.rust,
+            (paths.rust_project or tmp_path) / "target" / "release",
+        )
+    )
+    assert project is not None and library is not None
+    # What `cargo build --release` leaves there (the lane built it into a shared folder).
+    release.mkdir(parents=True, exist_ok=True)
+    shutil.copy(library, release / library.name)
+    first, rest = readme_block(project)
+    assert "cp " in first and "check-processes.sh" in rest, (first, rest)
+    cluster = Scalable(tmp_path / "cluster", 0)
+    try:
+        for index in range(2):
+            folder = tmp_path / "cluster" / f"process-{index}"
+            (folder / "plugins").mkdir(parents=True)
+            cluster.add(folder, env=process_env(project, first, folder / "plugins"))
+        assert sorted(p.name for p in cluster.processes[1].plugins_dir.iterdir()) == [library.name]
+        done = run_steps(project, rest, cluster.front, tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "2 active process(es)" in done.stdout, done.stdout
+        assert "all 20 probe jobs" in done.stdout, done.stdout
+        # A third process on the channel, started without the library.
+        folder = tmp_path / "cluster" / "process-2"
+        (folder / "plugins").mkdir(parents=True)
+        without = process_env(project, first.replace("cp ", ": cp "), folder / "plugins")
+        cluster.add(folder, env=without)
+        check = rest.split("# 3.", 1)[1].replace("PROCESSES=2", "PROCESSES=3")
+        failed = run_steps(project, check, cluster.front, tmp_path, TIMEOUT_MS="5000")
+        REPORT.setdefault("README check", {})[flavor] = {
+            "two processes with the plugin": done.stdout.strip().splitlines(),
+            "a third without it": (failed.stdout + failed.stderr).strip().splitlines(),
+        }
+        assert failed.returncode == 1, failed.stdout + failed.stderr
+        assert "lacks the plugin" in failed.stderr, failed.stderr
+    finally:
+        cluster.stop()
