@@ -147,7 +147,7 @@ class PathSpec:
     settings: str
     args: str  # the args JSON of a job greeting ``name``, with ``{name}`` to fill
     using: str | None
-    streams: bool  # a stream request is answered in chunks
+    stream: str  # what a stream request gets: "chunks", "one chunk" or "refused"
     extra: Sequence[str] = field(default=())
 
     def job_args(self, name: str) -> str:
@@ -197,7 +197,7 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
             python_settings,
             json.dumps({"script_content": script, "data_body": envelope}),
             None,
-            streams=False,
+            stream="refused",
         ),
         "MCP_SERVER": PathSpec(
             "MCP_SERVER",
@@ -205,7 +205,7 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
             "",
             json.dumps({"name": "{name}"}),
             "run",
-            streams=False,
+            stream="one chunk",
         ),
     }
     for label, library, name in (
@@ -217,7 +217,7 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
         found = runner_id(server, name)
         assert found is not None, f"{name} was not loaded from PLUGINS_RUNNER_DIR"
         specs[label] = PathSpec(
-            label, found, '{"greeting": "Hi"}', json.dumps({"name": "{name}"}), "run", True
+            label, found, '{"greeting": "Hi"}', json.dumps({"name": "{name}"}), "run", "chunks"
         )
     return specs
 

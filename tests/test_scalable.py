@@ -55,10 +55,12 @@ pytestmark = pytest.mark.scalable
 
 JOBS = 200
 ENQUEUERS = 4  # client processes enqueueing at once
-LABELS = ["PYTHON_COMMAND", "MCP_SERVER", "PLUGIN (bridge)", "PLUGIN (Rust flavor)"]
+# MCP_SERVER runs on a cluster of its own, right after its start (see its test).
+LABELS = ["PYTHON_COMMAND", "PLUGIN (bridge)", "PLUGIN (Rust flavor)"]
 NATIVE = {"PLUGIN (bridge)", "PLUGIN (Rust flavor)"}
 # What the lane measured, printed at its end (-s) and written to scalable_report.json.
 REPORT: dict[str, Any] = {}
+NO_RESULT = ["--response-type", "NO_RESULT"]
 
 
 def missing() -> str | None:
@@ -158,7 +160,7 @@ def run_batch(
     return Batch(ids, [r for r in results if str(r["job_id"]) in mine], cluster.pids())
 
 
-def check(batch: Batch, label: str) -> dict[str, Any]:
+def check(batch: Batch) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "jobs": len(batch.ids),
         "per_process": batch.per_process(),
@@ -177,21 +179,45 @@ def check(batch: Batch, label: str) -> dict[str, Any]:
     return figures
 
 
+def spread(cluster: Scalable, spec: PathSpec, worker: str) -> dict[str, Any]:
+    """Both batches on ``worker``: through the first front, then through every front."""
+    one_front = run_batch(cluster, spec, worker, [cluster.front], "one")
+    both_fronts = run_batch(cluster, spec, worker, cluster.processes, "both")
+    return {"one front": check(one_front), "both fronts": check(both_fronts)}
+
+
+def streams(cluster: Scalable, spec: PathSpec, worker: str) -> list[int | None] | str:
+    """A stream job through each front: the plugin's chunks (native paths), the whole result as
+    one chunk (MCP_SERVER), or the server's refusal (PYTHON_COMMAND does not stream)."""
+    seen = []
+    for front in cluster.processes:
+        outcome = Worker(front, worker).stream(spec.job_args("Ada Lovelace"), spec.using)
+        if spec.stream == "refused":
+            assert outcome.status is None, outcome
+            assert "runner does not support streaming" in (outcome.error or ""), outcome
+            continue
+        assert outcome.status == "SUCCESS", outcome
+        assert outcome.chunks, outcome
+        text = json.dumps(outcome.chunks)
+        assert "Ada Lovelace" in text, outcome
+        if spec.stream == "chunks":
+            # The plugin's stream, word by word: its last chunk is the whole result.
+            assert len(outcome.chunks) > 1, outcome
+            assert outcome.chunks[-1]["message"].startswith("Hi, Ada Lovelace! @pids:")
+        else:
+            assert len(outcome.chunks) == 1, outcome
+        seen.append(process_of(text, cluster.pids()))
+    assert None not in seen, seen
+    return seen or "refused"
+
+
 @pytest.mark.parametrize("label", LABELS)
 def test_every_path_spreads_jobs_over_both_processes_and_loses_none(
     cluster: Scalable, specs: dict[str, PathSpec], label: str
 ) -> None:
     spec = spec_of(specs, label)
-    worker = create_worker(
-        cluster.front, spec, f"bulk-{LABELS.index(label)}", ["--response-type", "NO_RESULT"]
-    )
-    # A first job on each process builds its instance pool (a venv, an MCP server process).
-    one_front = run_batch(cluster, spec, worker, [cluster.front], "one")
-    both_fronts = run_batch(cluster, spec, worker, cluster.processes, "both")
-    REPORT[label] = {
-        "one front": check(one_front, label),
-        "both fronts": check(both_fronts, label),
-    }
+    worker = create_worker(cluster.front, spec, f"bulk-{LABELS.index(label)}", NO_RESULT)
+    REPORT[label] = spread(cluster, spec, worker)
 
 
 @pytest.mark.parametrize("label", LABELS)
@@ -200,20 +226,33 @@ def test_a_stream_through_each_front(
 ) -> None:
     spec = spec_of(specs, label)
     worker = create_worker(cluster.front, spec, f"stream-{LABELS.index(label)}")
-    seen = []
-    for front in cluster.processes:
-        outcome = Worker(front, worker).stream(spec.job_args("Ada Lovelace"), spec.using)
-        assert outcome.status == "SUCCESS", outcome
-        assert outcome.chunks, outcome
-        text = json.dumps(outcome.chunks)
-        assert "Ada Lovelace" in text, outcome
-        if spec.streams:
-            # The plugin's stream, word by word: its last chunk is the whole result.
-            assert len(outcome.chunks) > 1, outcome
-            assert outcome.chunks[-1]["message"].startswith("Hi, Ada Lovelace! @pids:")
-        seen.append(process_of(text, cluster.pids()))
-    assert None not in seen, seen
-    REPORT.setdefault("streams", {})[label] = seen
+    REPORT.setdefault("streams (process of each front's stream)", {})[label] = streams(
+        cluster, spec, worker
+    )
+
+
+def test_mcp_server_spreads_jobs_and_streams_on_a_fresh_cluster(
+    paths: Paths, tmp_path: Path
+) -> None:
+    """MCP_SERVER, its server in every process's ``MCP_CONFIG``, on a cluster of its own.
+
+    The jobs run right after the processes start: in this JobWorkerP build the runner an
+    ``MCP_CONFIG`` entry makes in Scalable mode stopped being found some three minutes after
+    start-up (``runner not found`` in every process's log; a Standalone server keeps it), so
+    the shared cluster, minutes old when its turn comes, cannot carry this path.
+    """
+    started = time.monotonic()
+    cluster = Scalable(tmp_path / "cluster", 2, (), mcp_config(paths))
+    try:
+        spec = path_specs(cluster.front, paths)["MCP_SERVER"]
+        worker = create_worker(cluster.front, spec, "bulk-mcp", NO_RESULT)
+        figures = spread(cluster, spec, worker)
+        stream_worker = create_worker(cluster.front, spec, "stream-mcp")
+        seen = streams(cluster, spec, stream_worker)
+        REPORT["MCP_SERVER"] = {**figures, "seconds after the start": time.monotonic() - started}
+        REPORT.setdefault("streams (process of each front's stream)", {})["MCP_SERVER"] = seen
+    finally:
+        cluster.stop()
 
 
 KILL_JOBS = 40
@@ -260,7 +299,7 @@ def test_a_killed_process_loses_only_its_running_jobs(
     cluster = Scalable(folder / "cluster", 2, paths.libraries(), mcp_config(paths))
     try:
         spec = path_specs(cluster.front, paths)[label]
-        worker = create_worker(cluster.front, spec, "kill", ["--response-type", "NO_RESULT"])
+        worker = create_worker(cluster.front, spec, "kill", NO_RESULT)
         ids = enqueue_sleepers(cluster.front, spec, worker)
         time.sleep(KILL_AFTER_SECONDS)
         at_kill = Counter(states(cluster.front, ids).values())
@@ -309,7 +348,7 @@ def standalone_kill(paths: Paths, spec: PathSpec, folder: Path) -> dict[str, Any
     server = JobWorkerP(folder)
     try:
         spec = path_specs(server, paths)[spec.label]
-        worker = create_worker(server, spec, "kill", ["--response-type", "NO_RESULT"], None)
+        worker = create_worker(server, spec, "kill", NO_RESULT, None)
         ids = enqueue_sleepers(server, spec, worker)
         time.sleep(KILL_AFTER_SECONDS)
         at_kill = Counter(states(server, ids).values())
