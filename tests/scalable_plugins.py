@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,10 +159,18 @@ class PathSpec:
         return [*options, "--using", self.using] if self.using else options
 
 
-def runner_id(server: JobWorkerP, name: str) -> str | None:
-    found = server.client("runner", "find-by-name", "-n", name, "--format", "json", check=False)
-    text = found.stdout.lstrip()
-    return str(json.loads(text)["id"]) if text.startswith("{") else None
+def runner_id(server: JobWorkerP, name: str, wait: float = 0) -> str | None:
+    """The id of the runner ``name``; with ``wait``, polls that many seconds for it (a server
+    registers its plugins and MCP servers after it starts answering)."""
+    deadline = time.monotonic() + wait
+    while True:
+        found = server.client("runner", "find-by-name", "-n", name, "--format", "json", check=False)
+        text = found.stdout.lstrip()
+        if text.startswith("{"):
+            return str(json.loads(text)["id"])
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.5)
 
 
 def mcp_config(paths: Paths) -> str:
@@ -188,7 +197,7 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
     python_settings = json.dumps(
         {"python_version": ">=3.10", "packages": {"list": [str(paths.wheel)]}}
     )
-    mcp_runner = runner_id(server, MCP_RUNNER)
+    mcp_runner = runner_id(server, MCP_RUNNER, wait=60)
     assert mcp_runner is not None, f"{MCP_RUNNER} was not loaded from MCP_CONFIG"
     specs = {
         "PYTHON_COMMAND": PathSpec(
@@ -214,7 +223,7 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
     ):
         if library is None:
             continue
-        found = runner_id(server, name)
+        found = runner_id(server, name, wait=60)
         assert found is not None, f"{name} was not loaded from PLUGINS_RUNNER_DIR"
         specs[label] = PathSpec(
             label, found, '{"greeting": "Hi"}', json.dumps({"name": "{name}"}), "run", "chunks"

@@ -242,7 +242,7 @@ def test_mcp_server_spreads_jobs_and_streams_on_a_fresh_cluster(
     the shared cluster, minutes old when its turn comes, cannot carry this path.
     """
     started = time.monotonic()
-    cluster = Scalable(tmp_path / "cluster", 2, (), mcp_config(paths))
+    cluster = Scalable(tmp_path / "cluster", 2, paths.libraries(), mcp_config(paths))
     try:
         spec = path_specs(cluster.front, paths)["MCP_SERVER"]
         worker = create_worker(cluster.front, spec, "bulk-mcp", NO_RESULT)
