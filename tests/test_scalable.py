@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -49,7 +50,13 @@ from tests.scalable_server import (
     stored_results,
     wait_for_results,
 )
+from tests.support import TEMPLATE
 from tests.v2_library import Worker
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 pytestmark = pytest.mark.scalable
 
@@ -475,3 +482,18 @@ def test_the_readme_s_scalable_section_works_as_written(
         assert "lacks the plugin" in failed.stderr, failed.stderr
     finally:
         cluster.stop()
+
+
+def test_ci_installs_redis_and_runs_this_lane_after_the_default_one() -> None:
+    """``.ci/run``: redis-server from apt when missing; this lane as its own pytest run, after
+    the default lane, which leaves it out (``pyproject.toml``'s ``-m``)."""
+    ci = (TEMPLATE / ".ci" / "run").read_text("utf-8")
+    assert "if ! command -v redis-server" in ci
+    assert "apt-get install -y -q redis-server" in ci
+    lines = [line.strip() for line in ci.splitlines()]
+    assert lines.index(".venv/bin/python -m pytest") < lines.index(
+        ".venv/bin/python -m pytest -m scalable"
+    )
+    pyproject = tomllib.loads((TEMPLATE / "pyproject.toml").read_text("utf-8"))
+    options = pyproject["tool"]["pytest"]["ini_options"]["addopts"]
+    assert options[options.index("-m") + 1] == "not full and not scalable"
