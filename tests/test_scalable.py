@@ -32,6 +32,7 @@ import pytest
 
 from tests.jobworkerp_server import CLIENT, JobWorkerP, available
 from tests.scalable_plugins import (
+    MCP_RUNNER,
     Paths,
     PathSpec,
     build_paths,
@@ -243,19 +244,26 @@ def test_mcp_server_spreads_jobs_and_streams_on_a_fresh_cluster(
 ) -> None:
     """MCP_SERVER, its server in every process's ``MCP_CONFIG``, on a cluster of its own.
 
-    The jobs run right after the processes start: in this JobWorkerP build the runner an
-    ``MCP_CONFIG`` entry makes in Scalable mode stopped being found some three minutes after
-    start-up (``runner not found`` in every process's log; a Standalone server keeps it), so
-    the shared cluster, minutes old when its turn comes, cannot carry this path.
+    The jobs run right after the processes start: in JobWorkerP 0.22.0 the runner an
+    ``MCP_CONFIG`` entry makes in Scalable mode stops being found about three minutes after
+    start-up (``runner not found: "<name>"`` in the server logs, the jobs dropped or failed),
+    while a Standalone server keeps it. When that happens before the jobs are done (a slow,
+    busy machine), the test is an expected failure that says so, never a pass.
     """
     started = time.monotonic()
     cluster = Scalable(tmp_path / "cluster", 2, paths.libraries(), mcp_config(paths))
     try:
         spec = path_specs(cluster.front, paths)["MCP_SERVER"]
-        worker = create_worker(cluster.front, spec, "bulk-mcp", NO_RESULT)
-        figures = spread(cluster, spec, worker)
-        stream_worker = create_worker(cluster.front, spec, "stream-mcp")
-        seen = streams(cluster, spec, stream_worker)
+        try:
+            seen = streams(cluster, spec, create_worker(cluster.front, spec, "stream-mcp"))
+            figures = spread(cluster, spec, create_worker(cluster.front, spec, "bulk", NO_RESULT))
+        except (AssertionError, subprocess.TimeoutExpired):
+            lost = f'runner not found: "{MCP_RUNNER}"'
+            if any(lost in process.log_text() for process in cluster.processes):
+                seconds = time.monotonic() - started
+                REPORT["MCP_SERVER"] = f"the MCP_CONFIG runner was lost {seconds:.0f} s after start"
+                pytest.xfail(f"JobWorkerP lost the MCP_CONFIG runner {seconds:.0f} s after start")
+            raise
         REPORT["MCP_SERVER"] = {**figures, "seconds after the start": time.monotonic() - started}
         REPORT.setdefault("streams (process of each front's stream)", {})["MCP_SERVER"] = seen
     finally:
