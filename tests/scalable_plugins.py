@@ -190,15 +190,14 @@ def mcp_config(paths: Paths) -> str:
     return text
 
 
-def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
-    """Every deploy path available here, its runner registered on the cluster."""
+def path_specs(server: JobWorkerP, paths: Paths, mcp: bool = True) -> dict[str, PathSpec]:
+    """Every deploy path available here, its runner registered on the cluster (MCP_SERVER's
+    from the processes' ``MCP_CONFIG``, unless ``mcp`` is false)."""
     script = (paths.project / "deploy" / "python_command" / "script.py").read_text("utf-8")
     envelope = json.dumps({"using": "run", "args": {"name": "{name}"}})
     python_settings = json.dumps(
         {"python_version": ">=3.10", "packages": {"list": [str(paths.wheel)]}}
     )
-    mcp_runner = runner_id(server, MCP_RUNNER, wait=60)
-    assert mcp_runner is not None, f"{MCP_RUNNER} was not loaded from MCP_CONFIG"
     specs = {
         "PYTHON_COMMAND": PathSpec(
             "PYTHON_COMMAND",
@@ -208,15 +207,13 @@ def path_specs(server: JobWorkerP, paths: Paths) -> dict[str, PathSpec]:
             None,
             stream="refused",
         ),
-        "MCP_SERVER": PathSpec(
-            "MCP_SERVER",
-            mcp_runner,
-            "",
-            json.dumps({"name": "{name}"}),
-            "run",
-            stream="one chunk",
-        ),
     }
+    if mcp:
+        mcp_runner = runner_id(server, MCP_RUNNER, wait=60)
+        assert mcp_runner is not None, f"{MCP_RUNNER} was not loaded from MCP_CONFIG"
+        specs["MCP_SERVER"] = PathSpec(
+            "MCP_SERVER", mcp_runner, "", json.dumps({"name": "{name}"}), "run", "one chunk"
+        )
     for label, library, name in (
         ("PLUGIN (bridge)", paths.bridge, PYTHON_RUNNER),
         ("PLUGIN (Rust flavor)", paths.rust, RUST_RUNNER),
