@@ -60,11 +60,12 @@ probe_command() {
 
 # One probe: prints "ok" or what went wrong, on one line.
 probe() {
-    local out
+    local out status=0
     # shellcheck disable=SC2046
-    if ! out="$(timeout "$((TIMEOUT_MS / 1000 + 5))" "$CLIENT" --address "$ADDRESS" $(probe_command) \
-        -w "$WORKER" --using "$USING" -a "$ARGS" -t "$TIMEOUT_MS" 2>&1)"; then
-        echo "no answer (exit $?): $(echo "$out" | grep -m1 -E 'Err|error|Error' || true)"
+    out="$(timeout "$((TIMEOUT_MS / 1000 + 5))" "$CLIENT" --address "$ADDRESS" $(probe_command) \
+        -w "$WORKER" --using "$USING" -a "$ARGS" -t "$TIMEOUT_MS" 2>&1)" || status=$?
+    if [ "$status" -ne 0 ]; then
+        echo "no answer (exit $status): $(echo "$out" | grep -m1 -E 'Err|error|Error' || true)"
     elif [ -n "$STREAM" ] && echo "$out" | grep -q 'results received'; then
         echo ok
     elif [ -z "$STREAM" ] && echo "$out" | grep -q 'Status: SUCCESS'; then
