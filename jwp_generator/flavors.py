@@ -20,7 +20,8 @@ LANGUAGES = ("python", "rust")
 
 # Folders (relative to the project, ``{package_name}`` filled in) that only one flavor has.
 FLAVOR_FOLDERS: dict[str, tuple[str, ...]] = {
-    "python": ("src/{package_name}", "deploy", "native"),
+    # deploy/scalable is both flavors' (the Scalable-mode check); the other deploy paths are Python's.
+    "python": ("src/{package_name}", "deploy/python_command", "deploy/mcp", "native"),
     "rust": ("protos", "src/framework", "tests/support"),
 }
 

@@ -216,3 +216,19 @@ def test_the_readme_deploys_from_local_files_and_says_where_errors_show(project:
     assert deploy.count("server's log") >= 2
     assert "python -m text_tools check-settings --settings" in deploy
     assert "--use-static" in deploy
+
+
+def test_the_scalable_check_probes_the_plugin_s_channel_and_worker(project: Path) -> None:
+    """``deploy/scalable/check-processes.sh`` (run for real by ``-m scalable``): its commands."""
+    script = project / "deploy" / "scalable" / "check-processes.sh"
+    assert script.stat().st_mode & 0o111, "the check must be executable"
+    instances, probe = dry_run(script)
+    assert instances[3:6] == ["worker-instance", "list", "--active-only"]
+    assert option(instances, "--channel") == "text_tools"
+    assert probe[3:5] == ["job", "enqueue"]
+    assert option(probe, "-w") == "text-tools"
+    assert option(probe, "--using") == "run"  # the default method
+    assert option(probe, "-t") == "30000"
+    overridden = dry_run(script, CHANNEL="gpu", WORKER="w", STREAM="1")
+    assert option(overridden[0], "--channel") == "gpu"
+    assert overridden[1][3:5] == ["job", "enqueue-for-stream"]
