@@ -86,6 +86,36 @@ def api() -> Api:
     return Api({key: importlib.import_module(name) for key, name in MODULES.items()})
 
 
+def message_class(proto_file: Path, message: str) -> Any:
+    """A message class of a plugin's proto file, in a descriptor pool of its own.
+
+    The file is compiled alone (as JobWorkerP compiles it), so a test can encode args and feed
+    messages of any flavor's plugin without importing the plugin or touching the default pool.
+    """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from grpc_tools import protoc
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "set.pb"
+        code = protoc.main(
+            [
+                "protoc",
+                f"-I{proto_file.parent}",
+                f"--descriptor_set_out={out}",
+                proto_file.name,
+            ]
+        )
+        if code != 0:
+            raise RuntimeError(f"protoc could not compile {proto_file}")
+        files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    package = files.file[0].package
+    name = f"{package}.{message}" if package else message
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
+
+
 def target_of(address: str) -> str:
     """A gRPC target from the server's address (``http://127.0.0.1:9000`` -> ``127.0.0.1:9000``)."""
     return address.split("://", 1)[-1].rstrip("/")

@@ -30,6 +30,8 @@ class PluginRunner:
         self._chunks: Iterator[bytes] | None = None
         # The feed set up for the next job (setup_client_stream_channel comes before it).
         self._feed: FeedChannel | None = None
+        # The feed of the running job, finished when its stream ends.
+        self._fed: FeedChannel | None = None
 
     # Identity and schemas: asked of fresh instances, before any load(). ---------------
 
@@ -68,15 +70,22 @@ class PluginRunner:
         self._start_job()
         method = self.methods.resolve(using)
         if isinstance(method, FeedMethod) and feed is not None:
-            self._chunks = method.start_feed(self, args, feed.pieces(self.is_canceled))
+            try:
+                self._chunks = method.start_feed(self, args, feed.pieces(self.is_canceled))
+            except BaseException:
+                feed.finish()  # the job never reads it
+                raise
+            self._fed = feed
         else:
             self._chunks = method.start_stream(self, args)
 
     def receive_stream(self) -> bytes | None:
         """The next chunk, or ``None`` once the stream is over or the job was cancelled."""
-        if self._chunks is None or self._canceled:
-            return None
-        return next(self._chunks, None)
+        chunk = None if self._chunks is None or self._canceled else next(self._chunks, None)
+        if chunk is None and self._fed is not None:
+            self._fed.finish()  # what the client still sends is dropped
+            self._fed = None
+        return chunk
 
     def cancel(self) -> bool:
         """Ask the running job to stop.
@@ -123,6 +132,9 @@ class PluginRunner:
         # Pooled instances are reused and cancel()ed between jobs: forget the last job first.
         self._canceled = False
         self._chunks = None
+        if self._fed is not None:
+            self._fed.finish()
+            self._fed = None
 
 
 @dataclass(frozen=True)

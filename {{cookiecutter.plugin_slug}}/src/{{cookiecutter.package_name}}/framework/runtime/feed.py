@@ -5,7 +5,8 @@ The host asks ``setup_client_stream_channel(using)`` before the job starts and g
 ``FeedChannel``: it calls ``send(data)`` for each piece the client sends and ``close()`` at the
 end of input (the client's ``is_final``, or the client gone). The job reads the same channel as
 an iterator of the pieces, on its own thread. The iterator waits in short steps, so that a
-cancel ends it even when no data comes.
+cancel ends it even when no data comes. Once the job stops reading (its stream is over), what
+is still sent is dropped, so a sender never waits for a reader that is gone.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class FeedChannel:
     def __init__(self, capacity: int = CAPACITY) -> None:
         self._queue: queue.Queue[object] = queue.Queue(maxsize=capacity)
         self._closed = threading.Event()
+        # The job stopped reading: pieces sent from now on are dropped.
+        self._finished = threading.Event()
 
     @property
     def closed(self) -> bool:
@@ -38,24 +41,40 @@ class FeedChannel:
         """One piece of the feed, as the client sent it (the encoded feed message)."""
         if self._closed.is_set():
             raise ValueError("the feed is closed: the end of input was already sent")
-        self._queue.put(bytes(data))
+        self._put(bytes(data))
 
     def close(self) -> None:
         """The end of input; closing twice is harmless."""
         if not self._closed.is_set():
             self._closed.set()
-            self._queue.put(_END)
+            self._put(_END)
+
+    def finish(self) -> None:
+        """The job's side is done with the feed: later and waiting pieces are dropped."""
+        self._finished.set()
+
+    def _put(self, item: object) -> None:
+        # A full channel waits for the reader, in steps, until the reader is gone.
+        while not self._finished.is_set():
+            try:
+                self._queue.put(item, timeout=WAIT_STEP_SECONDS)
+                return
+            except queue.Full:
+                continue
 
     def pieces(self, stop: Callable[[], bool] = lambda: False) -> Iterator[bytes]:
         """The pieces in the order sent, until the end of input or until ``stop()`` is true."""
-        while True:
-            try:
-                item = self._queue.get(timeout=WAIT_STEP_SECONDS)
-            except queue.Empty:
-                if stop():
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=WAIT_STEP_SECONDS)
+                except queue.Empty:
+                    if stop():
+                        return
+                    continue
+                if item is _END or stop():
                     return
-                continue
-            if item is _END or stop():
-                return
-            assert isinstance(item, bytes)
-            yield item
+                assert isinstance(item, bytes)
+                yield item
+        finally:
+            self.finish()
