@@ -36,6 +36,8 @@ MODULES = {
     "worker": "jobworkerp.data.worker_pb2",
     "job": "jobworkerp.service.job_pb2",
     "job_grpc": "jobworkerp.service.job_pb2_grpc",
+    "runner_grpc": "jobworkerp.service.runner_pb2_grpc",
+    "runner": "jobworkerp.service.runner_pb2",
 }
 # The response header that carries the job's id (an encoded ``JobId``).
 JOB_ID_HEADER = "x-job-id-bin"
@@ -150,6 +152,8 @@ class FeedOutcome:
     details: str = ""
     # How many feed chunks the request iterator handed to gRPC before the call ended.
     sent: int = 0
+    # Seconds since the first feed chunk was sent, for each chunk handed to gRPC.
+    sent_at: list[float] = field(default_factory=list)
 
 
 class Feed:
@@ -167,6 +171,7 @@ class Feed:
         self.pause = pause
         self.final_empty = final_empty
         self.sent = 0
+        self.sent_at: list[float] = []
         self.started = 0.0
         self.stop = threading.Event()
 
@@ -179,6 +184,7 @@ class Feed:
             if self.pause and self.stop.wait(self.pause):
                 return
             last = index == len(self.chunks) - 1 and not self.final_empty
+            self.sent_at.append(time.monotonic() - self.started)
             yield job.ClientStreamRequest(feed_data=transport(data=chunk, is_final=last))
             self.sent += 1
         if self.final_empty or not self.chunks:
@@ -229,6 +235,7 @@ def enqueue_with_feed(
             feed.stop.set()
         outcome.job_id = outcome.job_id or job_id_from(call.initial_metadata())
     outcome.sent = feed.sent
+    outcome.sent_at = feed.sent_at[: feed.sent]
     return outcome
 
 
@@ -271,6 +278,16 @@ def delete_job(address: str, job_id: str) -> bool:
         stub = api().job_grpc.JobServiceStub(channel)
         response = stub.Delete(api().job_data.JobId(value=int(job_id)), timeout=30)
     return bool(response.is_success)
+
+
+def method_schemas(address: str, runner: str) -> dict[str, Any]:
+    """The runner's ``MethodSchema`` per method, as the server stores them (``FindByName``)."""
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().runner_grpc.RunnerServiceStub(channel)
+        found = stub.FindByName(api().runner.RunnerNameRequest(name=runner), timeout=30)
+    if not found.HasField("data"):
+        raise LookupError(f"no runner named {runner!r}")
+    return dict(found.data.data.method_proto_map.schemas)
 
 
 def result_status_name(status: int) -> str:
