@@ -38,6 +38,8 @@ MODULES = {
     "job_grpc": "jobworkerp.service.job_pb2_grpc",
     "runner_grpc": "jobworkerp.service.runner_pb2_grpc",
     "runner": "jobworkerp.service.runner_pb2",
+    "worker_service": "jobworkerp.service.worker_pb2",
+    "worker_grpc": "jobworkerp.service.worker_pb2_grpc",
 }
 # The response header that carries the job's id (an encoded ``JobId``).
 JOB_ID_HEADER = "x-job-id-bin"
@@ -79,12 +81,18 @@ def compile_protos(target: Path) -> None:
 
 
 @functools.cache
-def api() -> Api:
-    """The server's protos, compiled once per process into a folder removed at exit."""
+def compiled_folder() -> Path:
+    """The folder the server's protos are compiled into, once per process (removed at exit)."""
     folder = Path(tempfile.mkdtemp(prefix="jobworkerp-grpc-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     compile_protos(folder)
-    sys.path.insert(0, str(folder))
+    return folder
+
+
+@functools.cache
+def api() -> Api:
+    """The server's protos as modules of this process."""
+    sys.path.insert(0, str(compiled_folder()))
     return Api({key: importlib.import_module(name) for key, name in MODULES.items()})
 
 
@@ -278,6 +286,14 @@ def delete_job(address: str, job_id: str) -> bool:
         stub = api().job_grpc.JobServiceStub(channel)
         response = stub.Delete(api().job_data.JobId(value=int(job_id)), timeout=30)
     return bool(response.is_success)
+
+
+def load_worker(address: str, worker: str) -> bool:
+    """``WorkerService.Load``: a ``use_static`` worker's pool is built and loaded now."""
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().worker_grpc.WorkerServiceStub(channel)
+        request = api().worker_service.LoadWorkerRequest(name=worker)
+        return bool(stub.Load(request, timeout=120).is_success)
 
 
 def method_schemas(address: str, runner: str) -> dict[str, Any]:

@@ -8,6 +8,10 @@ command for it), args and feed messages encoded from the plugin's own proto file
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -230,3 +234,37 @@ def test_protos_match_the_answers(fed: Fed) -> None:
         "run_result.proto",
         "settings.proto",
     ]
+
+
+def test_the_readme_client_snippet_feeds_the_method(fed: Fed) -> None:
+    """The generated README's Python client, run as printed against a worker named as it says."""
+    readme = (fed.bridge.project / "README.md").read_text("utf-8")
+    found = re.search(r"## Feed methods.*?```python\n(.*?)```", readme, re.DOTALL)
+    assert found, "the README has no feed client snippet"
+    snippet = found.group(1)
+    worker = re.search(r'worker_name="([^"]+)"', snippet)
+    assert worker is not None
+    fed.server.client(
+        "worker", "create", "-n", worker.group(1), "-d", "d", "-r", fed.runner_id,
+        "-s", '{"greeting": "Hi"}', "--use-static",
+    )  # fmt: skip
+    # As the README says: a cold worker loses a feed sent whole before its first load.
+    assert jobworkerp_grpc.load_worker(fed.server.address, worker.group(1))
+    script = snippet.replace(
+        '"localhost:9000"', repr(jobworkerp_grpc.target_of(fed.server.address))
+    )
+    path = os.pathsep.join(
+        [str(jobworkerp_grpc.compiled_folder()), str(fed.bridge.project / "src")]
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'delta: "2 words"' in done.stdout and 'delta: "3 words"' in done.stdout, done.stdout
+    assert 'message: "Hi, Ada! 3 words."' in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("end {"), done.stdout
