@@ -8,8 +8,12 @@ break one feed rule each, and the suite names that rule.
 from __future__ import annotations
 
 import importlib
+import json
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -168,3 +172,30 @@ def test_the_guard_refuses_a_feed_method_without_a_feed(pkg: SimpleNamespace) ->
         host.run(pkg.host.Job(using="count_words", streaming_type=pkg.host.StreamingType.RESPONSE))
     with pytest.raises(pkg.host.EnqueueRejected, match="client stream is a streaming job"):
         host.run(pkg.host.Job(using="count_words", feed=[]))
+
+
+def test_the_cli_feeds_lines_of_a_file_or_stdin(pkg: SimpleNamespace, tmp_path: Path) -> None:
+    source = Path(pkg.root.__file__).parent.parent
+    feed = tmp_path / "feed.txt"
+    feed.write_text('one two\n{"text": "three four five"}\n', "utf-8")
+    command = [sys.executable, "-m", PACKAGE, "run", "--using", "count_words"]
+    environment = {**os.environ, "PYTHONPATH": str(source)}
+    done = subprocess.run(
+        [*command, "--args", '{"name": "Ada"}', "--feed", str(feed), "--json"],
+        env=environment, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (job,) = json.loads(done.stdout)["jobs"]
+    assert [chunk.get("delta") for chunk in job["chunks"]][:2] == ["2 words", "5 words"]
+    assert job["chunks"][-1]["message"] == "Hello, Ada! 5 words."
+    piped = subprocess.run(
+        [*command, "--feed", "-"],
+        input="a b c\n", env=environment, capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert "Hello, world! 3 words." in piped.stdout
+    refused = subprocess.run(
+        command, env=environment, capture_output=True, text=True, check=False, timeout=60
+    )
+    assert refused.returncode == 2
+    assert "requires client streaming" in refused.stderr and "--feed FILE" in refused.stderr
