@@ -4,6 +4,8 @@
 {%- set runs = mode != 'streaming' -%}
 {%- set streams = mode != 'non_streaming' -%}
 {%- set feeds = cookiecutter.get('feed_methods', '') | method_names | select | list -%}
+{%- set plain = methods | reject('in', feeds) | list -%}
+{%- set words_used = streams and (methods | sample_method) in plain -%}
 {%- set output_type = {'both': 'BOTH', 'non_streaming': 'NON_STREAMING', 'streaming': 'STREAMING'}[mode] -%}
 """The {{ cookiecutter.runner_name }} runner: the file you edit.
 
@@ -24,13 +26,15 @@ fail; heavy set-up such as models or connections goes in ``load()``.
 from __future__ import annotations
 
 {% if streams -%}
+{% if words_used -%}
 import re
+{% endif -%}
 from collections.abc import Iterator
 
 {% endif -%}
 from .framework.runtime.base import PluginRunner
 from .framework.runtime.contract import StreamingOutputType
-from .framework.runtime.methods import {% if feeds %}FeedMethod, {% endif %}Method, MethodTable, decode
+from .framework.runtime.methods import {% if feeds %}FeedMethod, {% endif %}{% if plain %}Method, {% endif %}MethodTable, decode
 {%- set imports = {'settings_pb2': cookiecutter.runner_name ~ 'Settings as Settings'} %}
 {%- for m in methods %}
 {%- set _ = imports.update({m ~ '_args_pb2': (m | pascal) ~ 'Args', m ~ '_result_pb2': (m | pascal) ~ 'Result'}) %}
@@ -61,7 +65,7 @@ class {{ cookiecutter.runner_name }}Runner(PluginRunner):
 def greeting(settings: Settings, name: str) -> str:
     """The sample answer, built from the settings and the args."""
     return f"{settings.greeting or 'Hello'}, {name or 'world'}!"
-{%- if streams %}
+{%- if words_used %}
 
 
 def words(text: str) -> list[str]:

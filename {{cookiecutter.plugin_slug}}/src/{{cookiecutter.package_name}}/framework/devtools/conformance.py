@@ -132,6 +132,13 @@ class Subject:
             "timeout_ms": self.timeout_ms,
             "max_chunks": self.max_chunks,
         }
+        if (
+            path == StreamingType.RESPONSE
+            and "feed" not in changes
+            and method in self.info.methods
+            and self.info.methods[method].require_client_stream
+        ):
+            values["feed"] = self.feed(method)  # a feed method's job is a client stream
         values.update(changes)
         return Job(**values)
 
@@ -541,6 +548,8 @@ def _pool(rule: Rule, subject: Subject) -> None:
     methods = _methods(rule, subject)
     pooled, fresh = subject.host(use_static=True), subject.host()
     jobs = [(m, p) for m, s in methods.items() for p in _paths(s)] * subject.pooled_jobs
+    if not jobs:
+        return  # feed methods only: the feed-cancel rule checks their pooled instance
     for method, path in jobs:
         what = _what(method, path)
         a = _answer(rule, pooled, subject.job(method, path), f"pooled instance, {what}")
