@@ -173,11 +173,13 @@ class Feed:
         chunks: Iterable[bytes],
         pause: float,
         final_empty: bool,
+        send_final: bool = True,
     ) -> None:
         self.request = request
         self.chunks = list(chunks)
         self.pause = pause
         self.final_empty = final_empty
+        self.send_final = send_final
         self.sent = 0
         self.sent_at: list[float] = []
         self.started = 0.0
@@ -191,11 +193,11 @@ class Feed:
         for index, chunk in enumerate(self.chunks):
             if self.pause and self.stop.wait(self.pause):
                 return
-            last = index == len(self.chunks) - 1 and not self.final_empty
+            last = index == len(self.chunks) - 1 and self.send_final and not self.final_empty
             self.sent_at.append(time.monotonic() - self.started)
             yield job.ClientStreamRequest(feed_data=transport(data=chunk, is_final=last))
             self.sent += 1
-        if self.final_empty or not self.chunks:
+        if self.send_final and (self.final_empty or not self.chunks):
             yield job.ClientStreamRequest(feed_data=transport(data=b"", is_final=True))
 
 
@@ -209,17 +211,21 @@ def enqueue_with_feed(
     *,
     timeout_ms: int | None = None,
     final_empty: bool = False,
+    send_final: bool = True,
     deadline: float = DEFAULT_DEADLINE_SECONDS,
     on_chunk: Any = None,
 ) -> FeedOutcome:
     """Send a job of ``worker`` with ``chunks`` as its feed; gather the streamed results.
 
     ``pause`` seconds pass before each chunk; the last chunk carries ``is_final`` (or, with
-    ``final_empty``, an empty chunk after them does). ``on_chunk(outcome)`` runs after each
+    ``final_empty``, an empty chunk after them does; without ``send_final`` none does and the
+    request stream just ends). ``on_chunk(outcome)`` runs after each
     result chunk arrives (a test cancels the job from there).
     """
     outcome = FeedOutcome()
-    feed = Feed(job_request(worker, args, using, timeout_ms), chunks, pause, final_empty)
+    feed = Feed(
+        job_request(worker, args, using, timeout_ms), chunks, pause, final_empty, send_final
+    )
     with grpc.insecure_channel(target_of(address)) as channel:
         stub = api().job_grpc.JobServiceStub(channel)
         call = stub.EnqueueWithClientStream(iter(feed), timeout=deadline)

@@ -129,6 +129,13 @@ def test_an_empty_final_piece_only_ends_the_input(fed: Fed) -> None:
     assert len(outcome.chunks) == len(TEXTS) + 1
 
 
+def test_a_request_stream_that_ends_without_is_final_ends_the_input(fed: Fed) -> None:
+    """The server drops the feed's sink when the client's stream ends: the bridge's other end."""
+    outcome = fed.send(WORKER, TEXTS, pause=0.1, send_final=False, deadline=30)
+    assert outcome.code is None, outcome.details
+    assert fed.decoded(outcome.chunks)[-1] == ("", "Hi, Ada! 6 words.")
+
+
 def test_a_worker_without_use_static_gets_no_feed_and_says_so(fed: Fed) -> None:
     """The server takes the call but sets a feed up for use_static workers only."""
     worker = "text-kit-feed-plain"
