@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.bridge_lane import GREETING, Watch, alive, build_lane, queued_worker, server_pid
-from tests.jobworkerp_grpc import Api, Stored, first_string, string_field
+from tests.jobworkerp_grpc import JobClient, Stored, first_string, string_field
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import VENDOR, cargo
 
@@ -105,7 +105,7 @@ def resident_bytes(pid: int) -> int:
 @dataclass
 class Soak:
     server: JobWorkerP
-    api: Api
+    api: JobClient
     watch: Watch
 
 
@@ -115,7 +115,7 @@ def soak(jobworkerp: JobWorkerP, tmp_path_factory: pytest.TempPathFactory) -> It
     _, runner = build_lane(jobworkerp, folder, PACKAGE, RUNNER)
     for worker in WORKERS:
         queued_worker(jobworkerp, runner, worker, static=worker != "soak-pooled")
-    api = Api(jobworkerp, folder / "grpc")
+    api = JobClient(jobworkerp.address)
     pid = server_pid(jobworkerp)
     try:
         yield Soak(jobworkerp, api, Watch(jobworkerp, folder))
