@@ -735,34 +735,51 @@ def _last_chunk(rule: Rule, subject: Subject) -> None:
     ``STREAMING`` one. The last chunk must hold every field that result sets, with the same
     value; it may hold more (a ``delta`` of its own, say).
     """
-    host = subject.host()
-    for method, schema in _methods(rule, subject).items():
-        kind = _kind(schema)
-        if not accepts_stream(kind):
-            continue
-        stream = StreamingType.RESPONSE
-        streamed = _answer(rule, host, subject.job(method, stream), _what(method, stream))
-        if not streamed.chunks:
-            raise ConformanceError(rule, f"{_what(method, stream)}: the stream sent no chunk")
+    host = subject.host(use_static=True)  # a feed reaches only a use_static worker
+    try:
+        for method, schema in _methods(rule, subject).items():
+            _check_last_chunk(rule, subject, host, method, schema)
+    finally:
+        host.close()
+
+
+def _check_last_chunk(
+    rule: Rule, subject: Subject, host: Host, method: str, schema: MethodSchema
+) -> None:
+    kind = _kind(schema)
+    if not accepts_stream(kind):
+        return
+    # A feed method gets its feed on both paths; the others get none.
+    feed = subject.feed(method) if schema.require_client_stream else None
+    stream = StreamingType.RESPONSE
+    streamed = _answer(rule, host, subject.job(method, stream, feed=feed), _what(method, stream))
+    if not streamed.chunks:
+        raise ConformanceError(rule, f"{_what(method, stream)}: the stream sent no chunk")
+    if feed is not None:
+        # No host path collects a fed stream: collect its chunks as the workflow path does, on
+        # a fresh instance that never saw load().
+        whole_output, _ = subject.factory().collect_stream(iter(streamed.chunks), method)
+    else:
         whole_path = StreamingType.NONE if accepts_run(kind) else StreamingType.INTERNAL
-        whole = _answer(rule, host, subject.job(method, whole_path), _what(method, whole_path))
-        result = codec(schema.result_proto)
-        last, expected = result.decode(streamed.chunks[-1]), result.decode(whole.output)
-        if not isinstance(expected, dict) or not isinstance(last, dict):
-            if last != expected:
-                raise ConformanceError(
-                    rule, f"method {method!r}: the last chunk is {last!r}, the result {expected!r}"
-                )
-            continue
-        missing = {key: value for key, value in expected.items() if last.get(key) != value}
-        if missing:
-            source = "run()" if accepts_run(kind) else "collect_stream()"
+        whole_job = subject.job(method, whole_path)
+        whole_output = _answer(rule, host, whole_job, _what(method, whole_path)).output
+    result = codec(schema.result_proto)
+    last, expected = result.decode(streamed.chunks[-1]), result.decode(whole_output)
+    if not isinstance(expected, dict) or not isinstance(last, dict):
+        if last != expected:
             raise ConformanceError(
-                rule,
-                f"method {method!r}: the last chunk of its stream is {last}, but the whole "
-                f"result ({source}) is {expected}: the last chunk lacks {missing}. Make the "
-                "stream's last chunk carry the whole result",
+                rule, f"method {method!r}: the last chunk is {last!r}, the result {expected!r}"
             )
+        return
+    missing = {key: value for key, value in expected.items() if last.get(key) != value}
+    if missing:
+        source = "run()" if accepts_run(kind) else "collect_stream()"
+        raise ConformanceError(
+            rule,
+            f"method {method!r}: the last chunk of its stream is {last}, but the whole "
+            f"result ({source}) is {expected}: the last chunk lacks {missing}. Make the "
+            "stream's last chunk carry the whole result",
+        )
 
 
 def _runner_class(subject: Subject) -> type:
