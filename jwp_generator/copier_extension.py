@@ -16,7 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from jinja2 import Environment
+from jinja2 import Environment, pass_context
+from jinja2.runtime import Context
 
 TEMPLATE_ROOT = str(Path(__file__).resolve().parent.parent)
 
@@ -54,12 +55,20 @@ def slugify(value: str) -> str:
     return python_slugify(value)
 
 
-def answer_problem(value: str, variable: str, language: str = "python") -> str:
+# Earlier answers a rule compares with: feed methods must be methods of a streaming plugin.
+COMPARED_ANSWERS = {"feed_methods": ("methods", "streaming_mode")}
+
+
+@pass_context
+def answer_problem(context: Context, value: str, variable: str, language: str = "python") -> str:
     """The rule ``value`` breaks as ``variable``, or ``""`` (copier's validators want text).
 
-    ``language`` brings in the Rust flavor's extra rules for names.
+    ``language`` brings in the Rust flavor's extra rules for names; the answers a rule compares
+    with come from the question's context (copier renders a validator with the answers so far).
     """
-    problems = check_answers({variable: value, "language": language})
+    others = {name: context.get(name) for name in COMPARED_ANSWERS.get(variable, ())}
+    given = {name: other for name, other in others.items() if isinstance(other, str)}
+    problems = check_answers({**given, variable: value, "language": language})
     return "; ".join(str(problem) for problem in problems if problem.variable == variable)
 
 

@@ -41,6 +41,16 @@ def message_names(method: str) -> tuple[str, str]:
     return f"{stem}Args", f"{stem}Result"
 
 
+def feed_message_name(method: str) -> str:
+    """The message a feed method's client stream carries (``count_words`` -> ``CountWordsFeed``)."""
+    return f"{pascal_case(method)}Feed"
+
+
+def feed_method_names(feed_methods: str) -> list[str]:
+    """The feed methods of the ``feed_methods`` answer; an empty answer names none."""
+    return [name for name in split_methods(feed_methods) if name]
+
+
 def rust_type_name(name: str) -> str:
     """The Rust type prost-build makes of a proto message name (``HTTPArgs`` -> ``HttpArgs``).
 

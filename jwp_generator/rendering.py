@@ -1,4 +1,4 @@
-"""Per-method files: two proto files for every method in the answer.
+"""Per-method files: two proto files for every method in the answer, three for a feed method.
 
 Cookiecutter makes one file per template file, and a method list can name any number of
 methods, so these files come from here instead. The text is a pure function of the answers,
@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from jwp_generator.flavors import proto_folder
-from jwp_generator.naming import message_names, split_methods
+from jwp_generator.naming import (
+    feed_message_name,
+    feed_method_names,
+    message_names,
+    split_methods,
+)
 
 ARGS_PROTO = """\
 // Arguments of the `{method}` method: a job's args, passed to run() or begin_stream().
@@ -48,6 +53,24 @@ DELTA_FIELD = """
   string delta = 2;"""
 
 
+FEED_PROTO = """\
+// Feed of the `{method}` method: the data a client sends to a running job.
+//
+// Clients send it with JobService.EnqueueWithClientStream: a job request, then one FeedData
+// per message (its bytes are this message, encoded), the last one with is_final. JobWorkerP
+// compiles this text alone, so it must not import anything and its first message is the
+// feed type. Helper messages go inside it or after it.
+syntax = "proto3";
+
+package {package};
+
+message {message} {{
+  // A piece of text; the method counts its words as it arrives.
+  string text = 1;
+}}
+"""
+
+
 def method_files(answers: Mapping[str, str]) -> dict[str, str]:
     """File name (inside ``protos/``) -> text, for every method."""
     package = answers["package_name"]
@@ -65,6 +88,10 @@ def method_files(answers: Mapping[str, str]) -> dict[str, str]:
             chunk_note=", and the type of each chunk of its stream" if streams else "",
             last_note=" In a stream only the last chunk carries it." if streams else "",
             delta_field=DELTA_FIELD if streams else "",
+        )
+    for method in feed_method_names(answers.get("feed_methods", "")):
+        files[f"{method}_feed.proto"] = FEED_PROTO.format(
+            method=method, package=package, message=feed_message_name(method)
         )
     return files
 

@@ -223,6 +223,7 @@ EXAMPLES = {
     "description": "Greets whoever it is given.",
     "methods": "run, summarize_text",
     "streaming_mode": "both",
+    "feed_methods": "",
     "author_name": "Ada Lovelace",
     "author_email": "ada@example.com",
     "license": "MIT",
@@ -497,6 +498,44 @@ def methods_failures(value: str) -> Iterator[Failure]:
         stems[stem] = name
 
 
+def feed_failures(value: str, methods: str, streaming_mode: str) -> Iterator[Failure]:
+    """The comma-separated feed methods: each one of ``methods``, once; streaming output needed.
+
+    A feed method (JobWorkerP's client stream) takes data while it runs and answers as a
+    stream: the server sets up the feed channel for streaming jobs only, so a plugin that
+    cannot stream cannot have one.
+    """
+    if not value.strip():
+        return
+    names = split_methods(value)
+    listed = set(split_methods(methods))
+    seen: set[str] = set()
+    for name in names:
+        if not name:
+            yield (
+                "method-empty",
+                "has an empty method name (two commas in a row or a trailing comma)",
+            )
+        elif name not in listed:
+            yield "feed-method-unknown", f"method {name!r} is not one of methods ({methods})"
+        elif name in seen:
+            yield "duplicate-method", f"method {name!r} is listed twice"
+        seen.add(name)
+    if streaming_mode == "non_streaming":
+        yield (
+            "feed-needs-stream",
+            "needs a streaming_mode that streams (both or streaming): a feed method answers "
+            "as a stream, the only way JobWorkerP runs a client stream",
+        )
+
+
+def feed_example(value: str, methods: str) -> str:
+    """The listed feed methods that are methods, each once (may be empty: no feed method)."""
+    listed = split_methods(methods)
+    chosen = [name for name in dict.fromkeys(split_methods(value)) if name in listed]
+    return ", ".join(chosen)
+
+
 def email_failure(value: str) -> Failure | None:
     if len(value) > MAX_EMAIL_LENGTH or not EMAIL_RE.fullmatch(value):
         return (
@@ -590,6 +629,16 @@ def check_answers(answers: Mapping[str, object]) -> list[Problem]:
             problems.append(
                 Problem("methods", texts["methods"], sentence, EXAMPLES["methods"], code)
             )
+    if {"feed_methods", "methods", "streaming_mode"} <= texts.keys():
+        for code, sentence in feed_failures(
+            texts["feed_methods"], texts["methods"], texts["streaming_mode"]
+        ):
+            example = (
+                ""
+                if code == "feed-needs-stream"
+                else feed_example(texts["feed_methods"], texts["methods"])
+            )
+            problems.append(Problem("feed_methods", texts["feed_methods"], sentence, example, code))
     if "author_email" in texts and (failure := email_failure(texts["author_email"])):
         problems.append(
             Problem(

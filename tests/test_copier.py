@@ -219,6 +219,18 @@ def test_copier_refuses_a_bad_answer_with_the_templates_rule(repo: Path, tmp_pat
     assert not (tmp_path / "copier" / "x").exists()
 
 
+def test_copier_refuses_a_feed_method_that_is_not_a_method(repo: Path, tmp_path: Path) -> None:
+    """The rule compares answers: the validator reads ``methods`` from the earlier answers."""
+    (tmp_path / "copier").mkdir()
+    answers = {"methods": "run", "feed_methods": "count_words"}
+    refused = copier_copy(repo, tmp_path / "copier" / "x", answers)
+    assert refused.returncode != 0
+    assert "feed_methods = 'count_words': method 'count_words' is not one of methods" in (
+        refused.stderr
+    )
+    assert not (tmp_path / "copier" / "x").exists()
+
+
 # Full lane: the default lane updates through cruft (test_update); copier merges the same way.
 @pytest.mark.full
 def test_copier_update_brings_template_changes_and_keeps_user_edits(

@@ -156,6 +156,10 @@ REFUSED: list[tuple[str, object, str]] = [
     ("streaming_mode", "bidi", "choice"),
     ("license", "GPL-3.0", "choice"),
     ("python_min", "3.9", "choice"),
+    # feed methods: each one of methods, and a streaming mode that streams
+    ("feed_methods", "summarize", "feed-method-unknown"),
+    ("feed_methods", "run,run", "duplicate-method"),
+    ("feed_methods", "run,", "method-empty"),
     # not text at all
     ("description", 42, "text"),
     ("methods", ["run"], "text"),
@@ -211,6 +215,9 @@ ACCEPTED: list[tuple[str, str]] = [
     ("methods", "x1,x2"),
     ("methods", ",".join(f"m{i}" for i in range(32))),
     ("methods", "settings,name_it,loader,run_now"),
+    ("feed_methods", ""),
+    ("feed_methods", "run"),
+    ("feed_methods", " run "),
     ("author_email", "o'brien+plugins@mail.example.co.uk"),
     ("author_email", "a.b-c_d@x-y.example"),
 ]
@@ -222,6 +229,22 @@ def test_accepted_values(variable: str, value: str) -> None:
     if variable == "plugin_slug":
         changes.update(package_name="hello_world", runner_name="HelloWorld")
     assert problems_with(**changes) == []
+
+
+def test_a_feed_method_needs_a_streaming_mode_that_streams() -> None:
+    problems = problems_with(feed_methods="run", streaming_mode="non_streaming")
+    assert [(p.variable, p.code, p.example) for p in problems] == [
+        ("feed_methods", "feed-needs-stream", "")
+    ]
+    assert "streaming_mode" in problems[0].rule
+    assert problems_with(feed_methods="", streaming_mode="non_streaming") == []
+    assert problems_with(feed_methods="run", streaming_mode="streaming") == []
+
+
+def test_an_unknown_feed_method_is_offered_the_listed_ones() -> None:
+    (problem,) = problems_with(methods="run, count_words", feed_methods="count_words, summarize")
+    assert (problem.code, problem.example) == ("feed-method-unknown", "count_words")
+    assert "'summarize'" in problem.rule and "run, count_words" in problem.rule
 
 
 def test_a_name_derived_from_plugin_name_says_so() -> None:
