@@ -123,12 +123,7 @@ impl<R: Runner> Contract<R> {
     }
 
     /// A fed job of `row` with `feeding`, within the suite's patience.
-    async fn fed(
-        &self,
-        host: &mut Host<R>,
-        row: &Row<R>,
-        feeding: Feeding,
-    ) -> Result<Fed, String> {
+    async fn fed(&self, host: &mut Host<R>, row: &Row<R>, feeding: Feeding) -> Result<Fed, String> {
         let args = self.args_of(row)?;
         let job = host.feed_bytes(args, Some(&row.name), feeding);
         tokio::time::timeout(PATIENCE, job)
@@ -400,9 +395,17 @@ impl<R: Runner> Contract<R> {
             }
             if row.feed.is_some() {
                 host.new_token().cancel();
-                let fed = self.fed(&mut host, &row, Self::feeding_of(&row, 3)?).await?;
-                expect(fed.streamed.end == Err(CANCELLED.into()), "a cancelled feed")?;
-                expect(fed.streamed.chunks.is_empty(), "a chunk of a cancelled feed")?;
+                let fed = self
+                    .fed(&mut host, &row, Self::feeding_of(&row, 3)?)
+                    .await?;
+                expect(
+                    fed.streamed.end == Err(CANCELLED.into()),
+                    "a cancelled feed",
+                )?;
+                expect(
+                    fed.streamed.chunks.is_empty(),
+                    "a chunk of a cancelled feed",
+                )?;
             }
             if row.stream.is_some() {
                 host.new_token().cancel();
@@ -423,7 +426,10 @@ impl<R: Runner> Contract<R> {
             let using = Some(name.as_str());
             if row.feed.is_none() {
                 let channel = host.plugin.setup_client_stream_channel_v2(using).await;
-                expect(channel.is_none(), "a feed channel for a method without a feed")?;
+                expect(
+                    channel.is_none(),
+                    "a feed channel for a method without a feed",
+                )?;
                 continue;
             }
             let refused = |error: Option<String>, what: &str| {
@@ -441,7 +447,9 @@ impl<R: Runner> Contract<R> {
             // A channel another method's job set up does not serve this one.
             for other in Self::rows().iter().filter(|other| other.name != *name) {
                 host.new_token();
-                let set_up = host.plugin.setup_client_stream_channel_v2(Some(&other.name));
+                let set_up = host
+                    .plugin
+                    .setup_client_stream_channel_v2(Some(&other.name));
                 let _channel = set_up.await;
                 let streamed = host.stream_bytes(args.clone(), using, 16).await;
                 refused(streamed.end.err(), "with another method's feed channel")?;
@@ -452,9 +460,14 @@ impl<R: Runner> Contract<R> {
             let mut feeding = Self::feeding_of(&row, 3)?;
             feeding.hold_open = true;
             let fed = self.fed(&mut host, &row, feeding).await?;
-            fed.streamed.end.map_err(|error| format!("'{name}' fed: {error}"))?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}' fed: {error}"))?;
             expect(fed.delivered == 3, "every item reaches the plugin")?;
-            expect(!fed.streamed.chunks.is_empty(), "a fed stream without a chunk")?;
+            expect(
+                !fed.streamed.chunks.is_empty(),
+                "a fed stream without a chunk",
+            )?;
             for chunk in &fed.streamed.chunks {
                 (row.decodes_result)(chunk)?;
             }
@@ -463,12 +476,21 @@ impl<R: Runner> Contract<R> {
             let mut feeding = Self::feeding_of(&row, 3)?;
             feeding.last_is_final = false;
             let fed = self.fed(&mut host, &row, feeding).await?;
-            fed.streamed.end.map_err(|error| format!("'{name}', feed closed: {error}"))?;
-            expect(fed.delivered == 3, "every item of a closed feed reaches the plugin")?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}', feed closed: {error}"))?;
+            expect(
+                fed.delivered == 3,
+                "every item of a closed feed reaches the plugin",
+            )?;
             // A feed longer than every buffer on its way is read to its end.
             host.new_token();
-            let fed = self.fed(&mut host, &row, Self::feeding_of(&row, 200)?).await?;
-            fed.streamed.end.map_err(|error| format!("'{name}', a long feed: {error}"))?;
+            let fed = self
+                .fed(&mut host, &row, Self::feeding_of(&row, 200)?)
+                .await?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}', a long feed: {error}"))?;
             expect(fed.delivered == 200, "the handler reads the whole feed")?;
 
             // Bad feed data fails the job.
@@ -479,7 +501,11 @@ impl<R: Runner> Contract<R> {
                 ..Feeding::default()
             };
             let fed = self.fed(&mut host, &row, feeding).await?;
-            let error = fed.streamed.end.err().ok_or("bad feed data were accepted")?;
+            let error = fed
+                .streamed
+                .end
+                .err()
+                .ok_or("bad feed data were accepted")?;
             expect(error.contains("feed data are not a valid"), &error)?;
 
             // A cancel while the job waits for more input ends it.
@@ -492,7 +518,10 @@ impl<R: Runner> Contract<R> {
                 handle.cancel();
             };
             let (fed, ()) = tokio::join!(self.fed(&mut host, &row, feeding), cancel);
-            expect(fed?.streamed.end == Err(CANCELLED.into()), "a feed cancelled midway")?;
+            expect(
+                fed?.streamed.end == Err(CANCELLED.into()),
+                "a feed cancelled midway",
+            )?;
             self.one_job(&mut host, &row).await?;
         }
         Ok(())

@@ -172,7 +172,12 @@ impl<R: Runner> Host<R> {
     /// A fed job as JobWorkerP runs one: `supports_client_stream`, the channel set up, then
     /// `run_stream` while a task sends the items. Without a channel (a method that takes no
     /// feed) the job runs unfed, as the host would run it.
-    pub async fn feed_bytes(&mut self, args: Vec<u8>, using: Option<&str>, feeding: Feeding) -> Fed {
+    pub async fn feed_bytes(
+        &mut self,
+        args: Vec<u8>,
+        using: Option<&str>,
+        feeding: Feeding,
+    ) -> Fed {
         let channel = if self.plugin.supports_client_stream(using) {
             self.plugin.setup_client_stream_channel_v2(using).await
         } else {
@@ -180,7 +185,11 @@ impl<R: Runner> Host<R> {
         };
         let feeder = channel.map(|channel| {
             let (done, ended) = tokio::sync::oneshot::channel::<()>();
-            let task = tokio::spawn(send_feed(HighLevelSinkWithFinal::from_ffi(channel), feeding, ended));
+            let task = tokio::spawn(send_feed(
+                HighLevelSinkWithFinal::from_ffi(channel),
+                feeding,
+                ended,
+            ));
             (task, done)
         });
         let streamed = self.stream_bytes(args, using, 16).await;
@@ -191,7 +200,10 @@ impl<R: Runner> Host<R> {
             }
             None => 0,
         };
-        Fed { streamed, delivered }
+        Fed {
+            streamed,
+            delivered,
+        }
     }
 }
 

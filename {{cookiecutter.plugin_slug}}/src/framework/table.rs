@@ -149,7 +149,13 @@ type StreamFn<R> =
     Arc<dyn Fn(Arc<R>, &[u8], HighLevelSink, Job) -> Result<Work<()>, String> + Send + Sync>;
 /// A feed row's handler, given its job's feed receiver.
 pub type FeedFn<R> = Arc<
-    dyn Fn(Arc<R>, &[u8], mpsc::Receiver<FinalFeedChunk>, HighLevelSink, Job) -> Result<Work<()>, String>
+    dyn Fn(
+            Arc<R>,
+            &[u8],
+            mpsc::Receiver<FinalFeedChunk>,
+            HighLevelSink,
+            Job,
+        ) -> Result<Work<()>, String>
         + Send
         + Sync,
 >;
@@ -260,7 +266,13 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + Default + 'stat
                 chunk: PhantomData,
             };
             let args = decode::<A>(args, "args")?;
-            Ok(Box::pin(handler(runner, args, Feed::new(items), chunks, job)))
+            Ok(Box::pin(handler(
+                runner,
+                args,
+                Feed::new(items),
+                chunks,
+                job,
+            )))
         });
         self.feed = Some((handler, F::full_name()));
         self
@@ -401,7 +413,10 @@ impl<R: Runner> MethodTable<R> {
                     row.name
                 ));
             }
-            for (file, expected) in [&row.args, &row.result].into_iter().chain(&row.feed_message) {
+            for (file, expected) in [&row.args, &row.result]
+                .into_iter()
+                .chain(&row.feed_message)
+            {
                 let (_, found) = protos::first_message(file)?;
                 expect_first(file, &found, expected)?;
             }
