@@ -1,0 +1,248 @@
+"""JobWorkerP's gRPC API from Python, for what ``jobworkerp-client`` has no command for.
+
+The client streams of a feed method (``JobService.EnqueueWithClientStream``) have no client
+command, so the tests speak gRPC: the server's own protos (``../shared/jobworkerp/proto``) are
+compiled with grpcio-tools into a temporary folder once per test process and imported from
+there. ``enqueue_with_feed`` sends a job and its feed and gathers what the server streams back;
+``enqueue`` sends a plain job (a feed method's refusal). Both return what happened, refusals
+included, rather than raise: the tests compare the server's answers.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import importlib
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import grpc
+
+from tests.jobworkerp_server import SHARED
+
+PROTO_ROOT = SHARED / "proto"
+# The modules the tests use, by their import names under the compiled folder.
+MODULES = {
+    "common": "jobworkerp.data.common_pb2",
+    "job_data": "jobworkerp.data.job_pb2",
+    "worker": "jobworkerp.data.worker_pb2",
+    "job": "jobworkerp.service.job_pb2",
+    "job_grpc": "jobworkerp.service.job_pb2_grpc",
+}
+# The response header that carries the job's id (an encoded ``JobId``).
+JOB_ID_HEADER = "x-job-id-bin"
+# A job that hangs must not hang the test run.
+DEFAULT_DEADLINE_SECONDS = 120.0
+
+
+class Api:
+    """The compiled modules: ``api.job`` (service messages), ``api.common``, ``api.job_grpc``..."""
+
+    def __init__(self, modules: dict[str, ModuleType]) -> None:
+        self.modules = modules
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.modules[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def compile_protos(target: Path) -> None:
+    """Compile every proto of the server into ``target`` (messages and gRPC stubs)."""
+    from grpc_tools import protoc
+
+    include = Path(protoc.__file__).parent / "_proto"
+    sources = sorted(str(path.relative_to(PROTO_ROOT)) for path in PROTO_ROOT.rglob("*.proto"))
+    code = protoc.main(
+        [
+            "protoc",
+            f"-I{PROTO_ROOT}",
+            f"-I{include}",
+            f"--python_out={target}",
+            f"--grpc_python_out={target}",
+            *sources,
+        ]
+    )
+    if code != 0:
+        raise RuntimeError(f"protoc could not compile the server's protos in {PROTO_ROOT}")
+
+
+@functools.cache
+def api() -> Api:
+    """The server's protos, compiled once per process into a folder removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="jobworkerp-grpc-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    compile_protos(folder)
+    sys.path.insert(0, str(folder))
+    return Api({key: importlib.import_module(name) for key, name in MODULES.items()})
+
+
+def target_of(address: str) -> str:
+    """A gRPC target from the server's address (``http://127.0.0.1:9000`` -> ``127.0.0.1:9000``)."""
+    return address.split("://", 1)[-1].rstrip("/")
+
+
+def job_request(worker: str, args: bytes, using: str | None, timeout_ms: int | None) -> Any:
+    request = api().job.JobRequest(worker_name=worker, args=args)
+    if using is not None:
+        request.using = using
+    if timeout_ms is not None:
+        request.timeout = timeout_ms
+    return request
+
+
+def job_id_from(metadata: Sequence[tuple[str, str | bytes]] | None) -> str | None:
+    for key, value in metadata or ():
+        if key == JOB_ID_HEADER and isinstance(value, bytes):
+            return str(api().job_data.JobId.FromString(value).value)
+    return None
+
+
+@dataclass
+class FeedOutcome:
+    """What the server answered to one job: its id, the chunks, the trailer, or its refusal."""
+
+    job_id: str | None = None
+    chunks: list[bytes] = field(default_factory=list)
+    # Seconds since the first feed chunk was sent, for each chunk received (a stream's pace).
+    arrivals: list[float] = field(default_factory=list)
+    trailer: dict[str, str] | None = None
+    code: grpc.StatusCode | None = None  # None: the call ended without an error
+    details: str = ""
+    # How many feed chunks the request iterator handed to gRPC before the call ended.
+    sent: int = 0
+
+
+class Feed:
+    """The request stream of one call: the job, then each chunk (a pause before each)."""
+
+    def __init__(
+        self,
+        request: Any,
+        chunks: Iterable[bytes],
+        pause: float,
+        final_empty: bool,
+    ) -> None:
+        self.request = request
+        self.chunks = list(chunks)
+        self.pause = pause
+        self.final_empty = final_empty
+        self.sent = 0
+        self.started = 0.0
+        self.stop = threading.Event()
+
+    def __iter__(self) -> Iterator[Any]:
+        job = api().job
+        transport = api().job_data.FeedDataTransport
+        yield job.ClientStreamRequest(job_request=self.request)
+        self.started = time.monotonic()
+        for index, chunk in enumerate(self.chunks):
+            if self.pause and self.stop.wait(self.pause):
+                return
+            last = index == len(self.chunks) - 1 and not self.final_empty
+            yield job.ClientStreamRequest(feed_data=transport(data=chunk, is_final=last))
+            self.sent += 1
+        if self.final_empty or not self.chunks:
+            yield job.ClientStreamRequest(feed_data=transport(data=b"", is_final=True))
+
+
+def enqueue_with_feed(
+    address: str,
+    worker: str,
+    args: bytes,
+    using: str | None,
+    chunks: Iterable[bytes],
+    pause: float = 0.0,
+    *,
+    timeout_ms: int | None = None,
+    final_empty: bool = False,
+    deadline: float = DEFAULT_DEADLINE_SECONDS,
+    on_chunk: Any = None,
+) -> FeedOutcome:
+    """Send a job of ``worker`` with ``chunks`` as its feed; gather the streamed results.
+
+    ``pause`` seconds pass before each chunk; the last chunk carries ``is_final`` (or, with
+    ``final_empty``, an empty chunk after them does). ``on_chunk(outcome)`` runs after each
+    result chunk arrives (a test cancels the job from there).
+    """
+    outcome = FeedOutcome()
+    feed = Feed(job_request(worker, args, using, timeout_ms), chunks, pause, final_empty)
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().job_grpc.JobServiceStub(channel)
+        call = stub.EnqueueWithClientStream(iter(feed), timeout=deadline)
+        try:
+            outcome.job_id = job_id_from(call.initial_metadata())
+            for item in call:
+                kind = item.WhichOneof("item")
+                if kind == "data":
+                    outcome.chunks.append(item.data)
+                    outcome.arrivals.append(time.monotonic() - (feed.started or time.monotonic()))
+                    if on_chunk is not None:
+                        on_chunk(outcome)
+                elif kind == "end":
+                    outcome.trailer = dict(item.end.metadata)
+                elif kind == "final_collected":
+                    outcome.chunks.append(item.final_collected)
+        except grpc.RpcError as error:
+            outcome.code = error.code()
+            outcome.details = error.details() or ""
+        finally:
+            feed.stop.set()
+        outcome.job_id = outcome.job_id or job_id_from(call.initial_metadata())
+    outcome.sent = feed.sent
+    return outcome
+
+
+@dataclass
+class PlainOutcome:
+    """A plain ``Enqueue``: the job id and its result, or the server's refusal."""
+
+    job_id: str | None = None
+    result: Any = None  # a ``JobResult`` for a DIRECT worker
+    code: grpc.StatusCode | None = None
+    details: str = ""
+
+
+def enqueue(
+    address: str,
+    worker: str,
+    args: bytes,
+    using: str | None,
+    *,
+    deadline: float = DEFAULT_DEADLINE_SECONDS,
+) -> PlainOutcome:
+    """``JobService.Enqueue`` of one job."""
+    outcome = PlainOutcome()
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().job_grpc.JobServiceStub(channel)
+        try:
+            response = stub.Enqueue(job_request(worker, args, using, None), timeout=deadline)
+        except grpc.RpcError as error:
+            outcome.code = error.code()
+            outcome.details = error.details() or ""
+            return outcome
+    outcome.job_id = str(response.id.value)
+    outcome.result = response.result if response.HasField("result") else None
+    return outcome
+
+
+def delete_job(address: str, job_id: str) -> bool:
+    """``JobService.Delete``: cancel a running job; whether the server said it succeeded."""
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().job_grpc.JobServiceStub(channel)
+        response = stub.Delete(api().job_data.JobId(value=int(job_id)), timeout=30)
+    return bool(response.is_success)
+
+
+def result_status_name(status: int) -> str:
+    """A ``ResultStatus`` number's name (``SUCCESS``, ``CANCELLED``...)."""
+    return str(api().common.ResultStatus.Name(status))
