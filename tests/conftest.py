@@ -102,6 +102,7 @@ LONG_FILES = (
     "test_real_server.py",
     "test_rust_real_server.py",
     "test_rust_author_edit.py",
+    "test_rust_feed.py",
     "test_method_table.py",
     "test_update.py",
 )

@@ -1,0 +1,273 @@
+"""Feed (client-stream) methods in the Rust flavor: renders that build, test and lint, and the
+library on the real JobWorkerP through ``JobService.EnqueueWithClientStream``.
+
+The real-server tests register the render's library, create a ``use_static`` worker (the only
+kind the server sets a feed channel up for) and speak gRPC through ``tests/jobworkerp_grpc.py``.
+The plugin's own messages are compiled from the render's ``protos/`` with grpcio-tools, as a
+user's client would compile them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import grpc
+import pytest
+
+from tests import jobworkerp_grpc
+from tests.jobworkerp_server import JobWorkerP
+from tests.native_support import VENDOR, cargo
+from tests.rust_support import Crate, render_crate
+from tests.v2_library import Worker, register, runner_id, static_worker
+
+pytestmark = pytest.mark.skipif(
+    cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
+)
+
+ANSWERS = {
+    "plugin_name": "Feed Counter",
+    "methods": "run, count_words",
+    "streaming_mode": "both",
+    "feed_methods": "count_words",
+}
+SETTINGS = {"greeting": "Hi"}
+TEXTS = ["Hello big", " world", "", "again and again"]
+
+
+@pytest.fixture(scope="module")
+def feed_crate(tmp_path_factory: pytest.TempPathFactory) -> Crate:
+    crate = render_crate(tmp_path_factory.mktemp("rust-feed"), **ANSWERS)
+    crate.cargo("build")
+    return crate
+
+
+def passed(printed: str, *names: str) -> None:
+    for name in names:
+        assert re.search(rf"^test {name} \.\.\. ok$", printed, re.MULTILINE), (name, printed)
+
+
+def test_a_render_with_a_feed_method_builds_passes_its_tests_and_lints(feed_crate: Crate) -> None:
+    printed = feed_crate.output("test")
+    passed(
+        printed,
+        "the_plugin_keeps_the_v2_contract",
+        "count_words_counts_the_fed_words_as_they_arrive",
+        "run_greets_with_the_settings",
+    )
+    feed_crate.lint()
+    assert "feed_methods" in (feed_crate.project / ".cookiecutter.json").read_text("utf-8")
+
+
+def test_a_render_whose_only_method_is_fed_builds_passes_its_tests_and_lints(
+    tmp_path: Path,
+) -> None:
+    answers = {"plugin_name": "Feed Only", "methods": "run", "streaming_mode": "streaming"}
+    crate = render_crate(tmp_path, **answers, feed_methods="run")
+    crate.cargo("build")
+    printed = crate.output("test")
+    passed(printed, "the_plugin_keeps_the_v2_contract", "run_counts_the_fed_words_as_they_arrive")
+    crate.lint()
+
+
+# The real server ---------------------------------------------------------------------------
+
+
+def plugin_messages(crate: Crate, folder: Path) -> dict[str, ModuleType]:
+    """The render's messages, compiled from its protos/ (as a user's client compiles them)."""
+    from grpc_tools import protoc
+
+    protos = crate.project / "protos"
+    files = sorted(path.name for path in protos.glob("count_words_*.proto"))
+    code = protoc.main(["protoc", f"-I{protos}", f"--python_out={folder}", *files])
+    assert code == 0, files
+    sys.path.insert(0, str(folder))
+    try:
+        return {
+            role: importlib.import_module(f"count_words_{role}_pb2")
+            for role in ("args", "result", "feed")
+        }
+    finally:
+        sys.path.remove(str(folder))
+
+
+class Fed:
+    """A static worker of the feed library, and the messages to talk to it."""
+
+    def __init__(self, server: JobWorkerP, crate: Crate, folder: Path, name: str) -> None:
+        self.server = server
+        self.crate = crate
+        runner = register(server, crate.library, folder, name)
+        self.runner = name
+        self.worker = static_worker(server, runner, f"{name.lower()}-static", SETTINGS).name
+        self.messages = plugin_messages(crate, folder)
+
+    def args(self, name: str) -> bytes:
+        return bytes(self.messages["args"].CountWordsArgs(name=name).SerializeToString())
+
+    def feed(self, text: str) -> bytes:
+        return bytes(self.messages["feed"].CountWordsFeed(text=text).SerializeToString())
+
+    def result(self, chunk: bytes) -> Any:
+        return self.messages["result"].CountWordsResult.FromString(chunk)
+
+    def send(self, texts: list[str], pause: float = 0.0, **options: Any) -> Any:
+        return jobworkerp_grpc.enqueue_with_feed(
+            self.server.address,
+            self.worker,
+            self.args("Ada"),
+            "count_words",
+            [self.feed(text) for text in texts],
+            pause,
+            **options,
+        )
+
+
+@pytest.fixture(scope="module")
+def fed(jobworkerp: JobWorkerP, feed_crate: Crate, tmp_path_factory: pytest.TempPathFactory) -> Fed:
+    return Fed(jobworkerp, feed_crate, tmp_path_factory.mktemp("feed-server"), "RustFeed")
+
+
+@pytest.mark.real_server
+def test_the_server_reads_the_feed_method_s_schema(fed: Fed) -> None:
+    jobworkerp_grpc.api()  # the server's protos, compiled and importable
+    service = importlib.import_module("jobworkerp.service.runner_pb2")
+    stubs = importlib.import_module("jobworkerp.service.runner_pb2_grpc")
+    target = jobworkerp_grpc.target_of(fed.server.address)
+    with grpc.insecure_channel(target) as channel:
+        found = stubs.RunnerServiceStub(channel).FindByName(
+            service.RunnerNameRequest(name=fed.runner), timeout=30
+        )
+    data = found.data.data
+    schemas = data.method_proto_map.schemas
+    feed = (fed.crate.project / "protos" / "count_words_feed.proto").read_text("utf-8")
+    assert schemas["count_words"].require_client_stream, schemas["count_words"]
+    assert schemas["count_words"].client_stream_data_proto == feed
+    assert schemas["count_words"].output_type == 1  # STREAMING
+    assert not schemas["run"].require_client_stream
+    assert not schemas["run"].HasField("client_stream_data_proto")
+
+
+@pytest.mark.real_server
+def test_chunks_fed_with_pauses_come_back_in_order_as_they_arrive(fed: Fed) -> None:
+    pause = 0.3
+    outcome = fed.send(TEXTS, pause)
+    assert outcome.code is None, outcome
+    results = [fed.result(chunk) for chunk in outcome.chunks]
+    assert [result.delta for result in results] == [
+        "2 words",
+        "3 words",
+        "3 words",
+        "6 words",
+        "",
+    ], outcome
+    assert results[-1].message == "Hi, Ada! 6 words.", outcome
+    # Each running count came back before the next item was sent, not all at the end.
+    for index, arrived in enumerate(outcome.arrivals[:3]):
+        assert arrived < pause * (index + 2), (index, outcome.arrivals)
+    print(f"arrivals (s, {pause} s between items): {[round(t, 2) for t in outcome.arrivals]}")
+
+
+@pytest.mark.real_server
+def test_the_input_ends_by_an_empty_final_item_too(fed: Fed) -> None:
+    outcome = fed.send(["one two", "three"], final_empty=True)
+    assert outcome.code is None, outcome
+    results = [fed.result(chunk) for chunk in outcome.chunks]
+    assert results[-1].message == "Hi, Ada! 3 words.", outcome
+
+
+@pytest.mark.real_server
+def test_a_cancel_mid_feed_ends_the_job_and_the_worker_runs_the_next(fed: Fed) -> None:
+    cancelled = threading.Event()
+
+    def cancel_after_first(outcome: Any) -> None:
+        if len(outcome.chunks) == 1 and outcome.job_id and not cancelled.is_set():
+            cancelled.set()
+            assert jobworkerp_grpc.delete_job(fed.server.address, outcome.job_id)
+
+    started = time.monotonic()
+    outcome = fed.send(["one", "two", "three", "four"], 1.0, on_chunk=cancel_after_first)
+    seconds = time.monotonic() - started
+    assert cancelled.is_set(), outcome
+    results = [fed.result(chunk) for chunk in outcome.chunks]
+    # Nothing after the cancel: no running count past the first, no whole result.
+    assert [result.delta for result in results] == ["1 words"], outcome
+    assert seconds < 4, f"the job ran on after its cancel: {seconds:.1f} s, {outcome}"
+    print(f"cancel mid-feed: {outcome.code} {outcome.details!r}, trailer {outcome.trailer}")
+    after = fed.send(["next job"])
+    assert after.code is None, after
+    assert fed.result(after.chunks[-1]).message == "Hi, Ada! 2 words.", after
+
+
+def streamed_without_feed(fed: Fed, method: str) -> tuple[grpc.StatusCode | None, str]:
+    """``EnqueueForStream`` of ``method``: a streaming job without a feed."""
+    request = jobworkerp_grpc.job_request(fed.worker, fed.args("Ada"), method, None)
+    target = jobworkerp_grpc.target_of(fed.server.address)
+    with grpc.insecure_channel(target) as channel:
+        stub = jobworkerp_grpc.api().job_grpc.JobServiceStub(channel)
+        try:
+            for _ in stub.EnqueueForStream(request, timeout=60):
+                pass
+        except grpc.RpcError as error:
+            return error.code(), error.details() or ""
+    return None, ""
+
+
+@pytest.mark.real_server
+def test_a_feed_method_without_a_feed_is_refused_clearly(fed: Fed) -> None:
+    plain = jobworkerp_grpc.enqueue(fed.server.address, fed.worker, fed.args("Ada"), "count_words")
+    # Plain Enqueue meets the output-type guard first: a feed method only streams.
+    assert plain.code == grpc.StatusCode.INVALID_ARGUMENT, plain
+    assert "does not support non-streaming" in plain.details, plain
+    code, details = streamed_without_feed(fed, "count_words")
+    assert code == grpc.StatusCode.INVALID_ARGUMENT, (code, details)
+    assert "EnqueueWithClientStream" in details, details
+    # And a method without a feed through EnqueueWithClientStream.
+    outcome = jobworkerp_grpc.enqueue_with_feed(
+        fed.server.address, fed.worker, fed.args("Ada"), "run", [fed.feed("x")]
+    )
+    assert outcome.code is not None and outcome.code != grpc.StatusCode.OK, outcome
+    assert "client stream" in outcome.details, outcome
+    print(
+        f"Enqueue: {plain.details!r}; EnqueueForStream: {details!r}; fed run: {outcome.details!r}"
+    )
+
+
+@pytest.mark.real_server
+def test_feed_throughput(fed: Fed) -> None:
+    """Chunks per second through the server, one run: printed, not judged."""
+    count = 2000
+    started = time.monotonic()
+    outcome = fed.send(["a b c"] * count)
+    seconds = time.monotonic() - started
+    assert outcome.code is None, outcome
+    assert fed.result(outcome.chunks[-1]).message == f"Hi, Ada! {3 * count} words.", outcome
+    assert len(outcome.chunks) == count + 1
+    print(f"feed throughput: {count} items in {seconds:.2f} s = {count / seconds:.0f} items/s")
+
+
+@pytest.mark.real_server
+def test_a_feed_job_on_a_worker_without_use_static_says_why(fed: Fed) -> None:
+    """The server sets no feed channel up for such a worker: the plugin refuses the job."""
+    worker = "rustfeed-unstatic"
+    fed.server.client(
+        "worker", "create", "-n", worker, "-d", "test", "-r", runner_id(fed.server, fed.runner),
+        "-s", '{"greeting": "Hi"}', "--store-success", "--store-failure",
+    )  # fmt: skip
+    outcome = jobworkerp_grpc.enqueue_with_feed(
+        fed.server.address, worker, fed.args("Ada"), "count_words", [fed.feed("one two")]
+    )
+    assert outcome.code is not None and outcome.job_id, outcome
+    assert outcome.chunks == [], outcome
+    # The client hears only "Job execution error"; the stored result says why.
+    stored = Worker(fed.server, worker)._stored("list-by-job-id", "-j", outcome.job_id)
+    print(f"without use_static: {outcome.details!r}; stored: {stored['status']} {stored['output']}")
+    assert stored["status"] != "SUCCESS", stored
+    assert "takes a client stream" in str(stored["output"]), stored
+    assert "use_static" in str(stored["output"]), stored
