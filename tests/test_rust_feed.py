@@ -76,6 +76,35 @@ def test_a_render_whose_only_method_is_fed_builds_passes_its_tests_and_lints(
     crate.lint()
 
 
+DELTA_LINE = '        let delta = format!("{words} words");\n'
+BROKEN_FEEDS = {
+    # A handler that stops reading after the first item.
+    "stops-reading": ("        break;\n", "every item reaches the plugin"),
+    # A handler that never sees the end of its input: it waits for more after the final item.
+    "waits-past-the-end": (
+        "        std::future::pending::<()>().await;\n",
+        "a fed job did not end",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN_FEEDS))
+def test_the_contract_suite_catches_a_feed_handler_that_breaks_a_rule(
+    tmp_path: Path, case: str
+) -> None:
+    crate = render_crate(tmp_path, **ANSWERS)
+    runner = crate.project / "src" / "runner.rs"
+    text = runner.read_text("utf-8")
+    assert DELTA_LINE in text
+    inserted, broken_rule = BROKEN_FEEDS[case]
+    runner.write_text(text.replace(DELTA_LINE, inserted + DELTA_LINE, 1), "utf-8")
+    crate.cargo("build")
+    with pytest.raises(AssertionError) as failed:
+        contract = ("--test", "plugin", "the_plugin_keeps_the_v2_contract")
+        crate.cargo("test", *contract, env={"RUST_BACKTRACE": "0"})
+    assert broken_rule in str(failed.value), str(failed.value)[-3000:]
+
+
 # The real server ---------------------------------------------------------------------------
 
 
