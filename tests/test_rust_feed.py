@@ -10,7 +10,9 @@ user's client would compile them.
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import subprocess
 import sys
 import threading
 import time
@@ -39,6 +41,11 @@ ANSWERS = {
 }
 SETTINGS = {"greeting": "Hi"}
 TEXTS = ["Hello big", " world", "", "again and again"]
+# The server can lose feed items sent at once after the job request, before the worker has
+# started the job (the job then waits for input until its timeout): the tests pause first.
+START_PAUSE = 0.3
+# A fed job that hangs (a lost feed) fails its test after this many seconds.
+FEED_DEADLINE = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +142,7 @@ class Fed:
         runner = register(server, crate.library, folder, name)
         self.runner = name
         self.worker = static_worker(server, runner, f"{name.lower()}-static", SETTINGS).name
+        self.folder = folder
         self.messages = plugin_messages(crate, folder)
 
     def args(self, name: str) -> bytes:
@@ -154,7 +162,7 @@ class Fed:
             "count_words",
             [self.feed(text) for text in texts],
             pause,
-            **options,
+            **{"deadline": FEED_DEADLINE, **options},
         )
 
 
@@ -205,7 +213,7 @@ def test_chunks_fed_with_pauses_come_back_in_order_as_they_arrive(fed: Fed) -> N
 
 @pytest.mark.real_server
 def test_the_input_ends_by_an_empty_final_item_too(fed: Fed) -> None:
-    outcome = fed.send(["one two", "three"], final_empty=True)
+    outcome = fed.send(["one two", "three"], START_PAUSE, final_empty=True)
     assert outcome.code is None, outcome
     results = [fed.result(chunk) for chunk in outcome.chunks]
     assert results[-1].message == "Hi, Ada! 3 words.", outcome
@@ -229,7 +237,7 @@ def test_a_cancel_mid_feed_ends_the_job_and_the_worker_runs_the_next(fed: Fed) -
     assert [result.delta for result in results] == ["1 words"], outcome
     assert seconds < 4, f"the job ran on after its cancel: {seconds:.1f} s, {outcome}"
     print(f"cancel mid-feed: {outcome.code} {outcome.details!r}, trailer {outcome.trailer}")
-    after = fed.send(["next job"])
+    after = fed.send(["next job"], START_PAUSE)
     assert after.code is None, after
     assert fed.result(after.chunks[-1]).message == "Hi, Ada! 2 words.", after
 
@@ -268,16 +276,37 @@ def test_a_feed_method_without_a_feed_is_refused_clearly(fed: Fed) -> None:
     )
 
 
+def feed_at_once(fed: Fed, texts: list[str]) -> tuple[list[bytes], float]:
+    """Items sent back to back once the job has started; the chunks and the feed's seconds."""
+    api = jobworkerp_grpc.api()
+    transport = api.job_data.FeedDataTransport
+    started = [0.0]
+
+    def requests() -> Any:
+        job = jobworkerp_grpc.job_request(fed.worker, fed.args("Ada"), "count_words", 120_000)
+        yield api.job.ClientStreamRequest(job_request=job)
+        time.sleep(START_PAUSE)
+        started[0] = time.monotonic()
+        for index, text in enumerate(texts):
+            final = index == len(texts) - 1
+            data = transport(data=fed.feed(text), is_final=final)
+            yield api.job.ClientStreamRequest(feed_data=data)
+
+    target = jobworkerp_grpc.target_of(fed.server.address)
+    with grpc.insecure_channel(target) as channel:
+        stub = api.job_grpc.JobServiceStub(channel)
+        items = list(stub.EnqueueWithClientStream(requests(), timeout=120))
+    seconds = time.monotonic() - started[0]
+    return [item.data for item in items if item.WhichOneof("item") == "data"], seconds
+
+
 @pytest.mark.real_server
 def test_feed_throughput(fed: Fed) -> None:
-    """Chunks per second through the server, one run: printed, not judged."""
+    """Items per second through the server and the plugin, one run: printed, not judged."""
     count = 2000
-    started = time.monotonic()
-    outcome = fed.send(["a b c"] * count)
-    seconds = time.monotonic() - started
-    assert outcome.code is None, outcome
-    assert fed.result(outcome.chunks[-1]).message == f"Hi, Ada! {3 * count} words.", outcome
-    assert len(outcome.chunks) == count + 1
+    chunks, seconds = feed_at_once(fed, ["a b c"] * count)
+    assert len(chunks) == count + 1
+    assert fed.result(chunks[-1]).message == f"Hi, Ada! {3 * count} words."
     print(f"feed throughput: {count} items in {seconds:.2f} s = {count / seconds:.0f} items/s")
 
 
@@ -300,3 +329,38 @@ def test_a_feed_job_on_a_worker_without_use_static_says_why(fed: Fed) -> None:
     assert stored["status"] != "SUCCESS", stored
     assert "takes a client stream" in str(stored["output"]), stored
     assert "use_static" in str(stored["output"]), stored
+
+
+@pytest.mark.real_server
+def test_the_readme_s_python_client_feeds_the_method_on_the_real_server(
+    fed: Fed, tmp_path: Path
+) -> None:
+    """The generated README's snippet, run as written against this server and worker."""
+    readme = (fed.crate.project / "README.md").read_text("utf-8")
+    section = readme.split("## Feed methods", 1)[1].split("\n## ", 1)[0]
+    found = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert found, section
+    snippet = found.group(1)
+    slug = fed.crate.project.name
+    for expected in (f'worker_name="{slug}"', '"127.0.0.1:9000"'):
+        assert expected in snippet, snippet
+    snippet = snippet.replace(f'worker_name="{slug}"', f'worker_name="{fed.worker}"')
+    snippet = snippet.replace(
+        '"127.0.0.1:9000"', repr(jobworkerp_grpc.target_of(fed.server.address))
+    )
+    # The modules the README's protoc commands write: the server's and the plugin's.
+    server_protos = Path(jobworkerp_grpc.api().job.__file__).parents[2]
+    script = tmp_path / "client.py"
+    script.write_text(snippet, "utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(server_protos), str(fed.folder)])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'delta: "2 words"' in done.stdout and 'delta: "3 words"' in done.stdout, done.stdout
+    assert 'message: "Hi, Ada! 3 words."' in done.stdout, done.stdout
