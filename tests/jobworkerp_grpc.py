@@ -36,6 +36,10 @@ MODULES = {
     "worker": "jobworkerp.data.worker_pb2",
     "job": "jobworkerp.service.job_pb2",
     "job_grpc": "jobworkerp.service.job_pb2_grpc",
+    "runner_grpc": "jobworkerp.service.runner_pb2_grpc",
+    "runner": "jobworkerp.service.runner_pb2",
+    "worker_service": "jobworkerp.service.worker_pb2",
+    "worker_grpc": "jobworkerp.service.worker_pb2_grpc",
 }
 # The response header that carries the job's id (an encoded ``JobId``).
 JOB_ID_HEADER = "x-job-id-bin"
@@ -77,13 +81,49 @@ def compile_protos(target: Path) -> None:
 
 
 @functools.cache
-def api() -> Api:
-    """The server's protos, compiled once per process into a folder removed at exit."""
+def compiled_folder() -> Path:
+    """The folder the server's protos are compiled into, once per process (removed at exit)."""
     folder = Path(tempfile.mkdtemp(prefix="jobworkerp-grpc-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     compile_protos(folder)
-    sys.path.insert(0, str(folder))
+    return folder
+
+
+@functools.cache
+def api() -> Api:
+    """The server's protos as modules of this process."""
+    sys.path.insert(0, str(compiled_folder()))
     return Api({key: importlib.import_module(name) for key, name in MODULES.items()})
+
+
+def message_class(proto_file: Path, message: str) -> Any:
+    """A message class of a plugin's proto file, in a descriptor pool of its own.
+
+    The file is compiled alone (as JobWorkerP compiles it), so a test can encode args and feed
+    messages of any flavor's plugin without importing the plugin or touching the default pool.
+    """
+    from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
+    from grpc_tools import protoc
+
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "set.pb"
+        code = protoc.main(
+            [
+                "protoc",
+                f"-I{proto_file.parent}",
+                f"--descriptor_set_out={out}",
+                proto_file.name,
+            ]
+        )
+        if code != 0:
+            raise RuntimeError(f"protoc could not compile {proto_file}")
+        files = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+    pool = descriptor_pool.DescriptorPool()
+    for file in files.file:
+        pool.Add(file)
+    package = files.file[0].package
+    name = f"{package}.{message}" if package else message
+    return message_factory.GetMessageClass(pool.FindMessageTypeByName(name))
 
 
 def target_of(address: str) -> str:
@@ -120,6 +160,8 @@ class FeedOutcome:
     details: str = ""
     # How many feed chunks the request iterator handed to gRPC before the call ended.
     sent: int = 0
+    # Seconds since the first feed chunk was sent, for each chunk handed to gRPC.
+    sent_at: list[float] = field(default_factory=list)
 
 
 class Feed:
@@ -131,12 +173,15 @@ class Feed:
         chunks: Iterable[bytes],
         pause: float,
         final_empty: bool,
+        send_final: bool = True,
     ) -> None:
         self.request = request
         self.chunks = list(chunks)
         self.pause = pause
         self.final_empty = final_empty
+        self.send_final = send_final
         self.sent = 0
+        self.sent_at: list[float] = []
         self.started = 0.0
         self.stop = threading.Event()
 
@@ -148,10 +193,11 @@ class Feed:
         for index, chunk in enumerate(self.chunks):
             if self.pause and self.stop.wait(self.pause):
                 return
-            last = index == len(self.chunks) - 1 and not self.final_empty
+            last = index == len(self.chunks) - 1 and self.send_final and not self.final_empty
+            self.sent_at.append(time.monotonic() - self.started)
             yield job.ClientStreamRequest(feed_data=transport(data=chunk, is_final=last))
             self.sent += 1
-        if self.final_empty or not self.chunks:
+        if self.send_final and (self.final_empty or not self.chunks):
             yield job.ClientStreamRequest(feed_data=transport(data=b"", is_final=True))
 
 
@@ -165,17 +211,21 @@ def enqueue_with_feed(
     *,
     timeout_ms: int | None = None,
     final_empty: bool = False,
+    send_final: bool = True,
     deadline: float = DEFAULT_DEADLINE_SECONDS,
     on_chunk: Any = None,
 ) -> FeedOutcome:
     """Send a job of ``worker`` with ``chunks`` as its feed; gather the streamed results.
 
     ``pause`` seconds pass before each chunk; the last chunk carries ``is_final`` (or, with
-    ``final_empty``, an empty chunk after them does). ``on_chunk(outcome)`` runs after each
+    ``final_empty``, an empty chunk after them does; without ``send_final`` none does and the
+    request stream just ends). ``on_chunk(outcome)`` runs after each
     result chunk arrives (a test cancels the job from there).
     """
     outcome = FeedOutcome()
-    feed = Feed(job_request(worker, args, using, timeout_ms), chunks, pause, final_empty)
+    feed = Feed(
+        job_request(worker, args, using, timeout_ms), chunks, pause, final_empty, send_final
+    )
     with grpc.insecure_channel(target_of(address)) as channel:
         stub = api().job_grpc.JobServiceStub(channel)
         call = stub.EnqueueWithClientStream(iter(feed), timeout=deadline)
@@ -199,6 +249,7 @@ def enqueue_with_feed(
             feed.stop.set()
         outcome.job_id = outcome.job_id or job_id_from(call.initial_metadata())
     outcome.sent = feed.sent
+    outcome.sent_at = feed.sent_at[: feed.sent]
     return outcome
 
 
@@ -241,6 +292,24 @@ def delete_job(address: str, job_id: str) -> bool:
         stub = api().job_grpc.JobServiceStub(channel)
         response = stub.Delete(api().job_data.JobId(value=int(job_id)), timeout=30)
     return bool(response.is_success)
+
+
+def load_worker(address: str, worker: str) -> bool:
+    """``WorkerService.Load``: a ``use_static`` worker's pool is built and loaded now."""
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().worker_grpc.WorkerServiceStub(channel)
+        request = api().worker_service.LoadWorkerRequest(name=worker)
+        return bool(stub.Load(request, timeout=120).is_success)
+
+
+def method_schemas(address: str, runner: str) -> dict[str, Any]:
+    """The runner's ``MethodSchema`` per method, as the server stores them (``FindByName``)."""
+    with grpc.insecure_channel(target_of(address)) as channel:
+        stub = api().runner_grpc.RunnerServiceStub(channel)
+        found = stub.FindByName(api().runner.RunnerNameRequest(name=runner), timeout=30)
+    if not found.HasField("data"):
+        raise LookupError(f"no runner named {runner!r}")
+    return dict(found.data.data.method_proto_map.schemas)
 
 
 def result_status_name(status: int) -> str:

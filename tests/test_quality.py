@@ -85,6 +85,7 @@ def check_combination(tmp_path: Path, answers: dict[str, str]) -> None:
     stubs = sorted(path.name for path in (project / "src" / package / "protos").glob("*_pb2.pyi"))
     methods = [name.strip() for name in answers["methods"].split(",")]
     expected = ["settings", *(f"{m}_{role}" for m in methods for role in ("args", "result"))]
+    expected += [f"{m.strip()}_feed" for m in answers.get("feed_methods", "").split(",") if m]
     assert stubs == sorted(f"{stem}_pb2.pyi" for stem in expected)
     check_quality(project)
 
@@ -121,4 +122,22 @@ def test_covering_set_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str,
 @pytest.mark.full
 @pytest.mark.parametrize("answers", every_combination(), ids=case_id)
 def test_every_combination_is_lint_clean_and_typed(tmp_path: Path, answers: dict[str, str]) -> None:
+    check_combination(tmp_path, answers)
+
+
+# Feed methods: one beside a method without a feed (default lane), and the default method fed
+# as the only method (full lane).
+FEED_LANES = [
+    {"streaming_mode": "both", "methods": "run,summarize_text", "feed_methods": "summarize_text"},
+    pytest.param(
+        {"streaming_mode": "streaming", "methods": "run", "feed_methods": "run"},
+        marks=pytest.mark.full,
+    ),
+]
+
+
+@pytest.mark.parametrize("answers", FEED_LANES, ids=lambda a: f"feed-{a['feed_methods']}")
+def test_renders_with_feed_methods_are_lint_clean_and_typed(
+    tmp_path: Path, answers: dict[str, str]
+) -> None:
     check_combination(tmp_path, answers)

@@ -6,8 +6,7 @@
 
 use prost::Message;
 use std::collections::HashMap;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// A frame longer than this is a broken channel, not a message (the worker has the same limit).
 const MAX_FRAME: u32 = 1 << 30;
@@ -16,6 +15,13 @@ const MAX_FRAME: u32 = 1 << 30;
 pub const LOAD: i32 = 0;
 pub const RUN: i32 = 1;
 pub const STREAM: i32 = 2;
+/// A stream of a feed method: FEED requests follow it, then one FEED_END, while the worker
+/// streams its chunks back.
+pub const FEED_STREAM: i32 = 3;
+/// One piece of the feed (`payload`).
+pub const FEED: i32 = 4;
+/// The end of the feed: sent after the client's last piece, or once the stream has ended.
+pub const FEED_END: i32 = 5;
 
 /// `Reply.kind`: LOAD ends with LOADED or ERROR, RUN with RESULT or ERROR, STREAM with any
 /// number of CHUNKs, then END or ERROR.
@@ -64,7 +70,10 @@ pub enum ChannelError {
     Malformed,
 }
 
-pub async fn write(channel: &mut UnixStream, request: &Request) -> Result<(), ChannelError> {
+pub async fn write<W: AsyncWrite + Unpin>(
+    channel: &mut W,
+    request: &Request,
+) -> Result<(), ChannelError> {
     let body = request.encode_to_vec();
     let length = u32::try_from(body.len()).map_err(|_| ChannelError::Malformed)?;
     if length > MAX_FRAME {
@@ -79,7 +88,7 @@ pub async fn write(channel: &mut UnixStream, request: &Request) -> Result<(), Ch
         .map_err(|_| ChannelError::Closed)
 }
 
-pub async fn read(channel: &mut UnixStream) -> Result<Reply, ChannelError> {
+pub async fn read<R: AsyncRead + Unpin>(channel: &mut R) -> Result<Reply, ChannelError> {
     let mut header = [0u8; 4];
     channel
         .read_exact(&mut header)

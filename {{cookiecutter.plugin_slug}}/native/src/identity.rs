@@ -88,6 +88,27 @@ static JSON_SCHEMA_MAP: LazyLock<Option<HashMap<String, Vec<u8>>>> = LazyLock::n
     })
 });
 
+/// The method a job's `using` names: `None` means `run`, or the only method there is.
+fn method(using: Option<&str>) -> Option<&'static MethodEntry> {
+    match using {
+        Some(name) => METHODS.iter().find(|entry| entry.name == name),
+        None => METHODS
+            .iter()
+            .find(|entry| entry.name == "run")
+            .or(match METHODS {
+                [only] => Some(only),
+                _ => None,
+            }),
+    }
+}
+
+/// The feed proto of a method that takes a client stream; `None` for the others.
+pub fn feed_proto(using: Option<&str>) -> Option<&'static str> {
+    method(using)
+        .filter(|entry| entry.require_client_stream)
+        .map(|entry| entry.client_stream_data_proto.unwrap_or(""))
+}
+
 pub fn method_proto_map() -> HashMap<String, Vec<u8>> {
     PROTO_MAP.clone()
 }

@@ -12,6 +12,10 @@
 //! settings. A cancelled job, or one the host drops at its timeout, stops its worker (SIGTERM
 //! to its process group, SIGKILL a second later) without waiting for it.
 //!
+//! A feed method's client stream (ABI minor 1, `setup_client_stream_channel_v2`) goes to the
+//! worker on the same channel, as FEED frames written while the worker's chunks are read;
+//! the client's `is_final`, or the host dropping the sink, ends it with FEED_END.
+//!
 //! The host polls our futures on its own tokio runtime, which this library's copy of tokio
 //! cannot see: the channel I/O runs on the bridge's own runtime and its answers come back
 //! through tokio's runtime-agnostic channels. Nothing panics on purpose, nothing blocks the
@@ -23,7 +27,10 @@ mod pool;
 mod process;
 
 use frames::{ChannelError, Reply, Request};
-use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2, register_plugin_v2};
+use jobworkerp_plugin_abi::sink::FinalFeedChunk;
+use jobworkerp_plugin_abi::{
+    CancelToken, HighLevelSink, OutputSinkWithFinal, PluginV2, register_plugin_v2,
+};
 use process::{GRACE, Process, Worker};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -53,6 +60,11 @@ const CANCELLED: &str = "cancelled";
 const UNFINISHED: &str = "the bridge's call to the python worker did not finish";
 /// Chunks of a stream read ahead of the host's sink.
 const READ_AHEAD: usize = 4;
+/// Feed pieces the host may send ahead of the worker (JobWorkerP's own feed channel holds 32).
+const FEED_CAPACITY: usize = 32;
+
+/// The receiving end of a job's feed: `(piece, is_final)` as the host sends them.
+type Feed = mpsc::Receiver<FinalFeedChunk>;
 
 /// What a call to a worker ended with.
 enum Outcome {
@@ -70,25 +82,84 @@ enum Event {
     Finished(Outcome),
 }
 
-/// Writes the request and reads the replies up to the last one, forwarding stream chunks.
+/// Writes the request and reads the replies up to the last one, forwarding stream chunks; a
+/// fed stream's feed is written to the worker meanwhile.
 async fn talk(
     channel: &mut tokio::net::UnixStream,
     request: &Request,
     events: &mpsc::Sender<Event>,
+    feed: Option<Feed>,
 ) -> Result<Reply, Option<ChannelError>> {
     frames::write(channel, request).await.map_err(Some)?;
+    let Some(feed) = feed else {
+        return replies(channel, request, events).await;
+    };
+    let (mut reader, mut writer) = channel.split();
+    let (ended, stream_over) = oneshot::channel::<()>();
+    let replied = async {
+        let replied = replies(&mut reader, request, events).await;
+        let _ = ended.send(());
+        replied
+    };
+    let (replied, forwarded) = tokio::join!(replied, forward(&mut writer, feed, stream_over));
+    let reply = replied?;
+    forwarded.map_err(Some)?;
+    Ok(reply)
+}
+
+/// The worker's replies up to the last one; chunks go to `events`.
+async fn replies<R: tokio::io::AsyncRead + Unpin>(
+    channel: &mut R,
+    request: &Request,
+    events: &mpsc::Sender<Event>,
+) -> Result<Reply, Option<ChannelError>> {
     loop {
         let reply = frames::read(channel).await.map_err(Some)?;
         if reply.kind != frames::CHUNK {
             return Ok(reply);
         }
-        if request.kind != frames::STREAM {
+        if request.kind != frames::STREAM && request.kind != frames::FEED_STREAM {
             return Err(Some(ChannelError::Malformed));
         }
         if events.send(Event::Chunk(reply.payload)).await.is_err() {
             return Err(None);
         }
     }
+}
+
+/// Writes the feed's pieces until the client's last one, the host dropping the sink or the
+/// stream's end, then FEED_END: the worker reads its feed up to FEED_END before its next call.
+async fn forward<W: tokio::io::AsyncWrite + Unpin>(
+    channel: &mut W,
+    mut feed: Feed,
+    mut stream_over: oneshot::Receiver<()>,
+) -> Result<(), ChannelError> {
+    loop {
+        // Only between frames: a frame is written whole or the worker is gone.
+        let item = tokio::select! {
+            biased;
+            _ = &mut stream_over => None,
+            item = feed.recv() => item,
+        };
+        let Some((piece, last)) = item else { break };
+        // An empty last piece only marks the end of input.
+        if !(last && piece.is_empty()) {
+            let request = Request {
+                kind: frames::FEED,
+                payload: piece,
+                ..Request::default()
+            };
+            frames::write(channel, &request).await?;
+        }
+        if last {
+            break;
+        }
+    }
+    let end = Request {
+        kind: frames::FEED_END,
+        ..Request::default()
+    };
+    frames::write(channel, &end).await
 }
 
 /// One call on the bridge's runtime: it ends with the worker's last reply, or with the
@@ -98,11 +169,12 @@ async fn exchange(
     request: Request,
     during: &'static str,
     events: &mpsc::Sender<Event>,
+    feed: Option<Feed>,
 ) -> Outcome {
     let process = worker.process.clone();
     let talked = tokio::select! {
         biased;
-        talked = talk(&mut worker.channel, &request, events) => Some(talked),
+        talked = talk(&mut worker.channel, &request, events, feed) => Some(talked),
         _ = process.exited() => None,
         () = events.closed() => return Outcome::Abandoned,
     };
@@ -157,12 +229,17 @@ struct Running {
     abandon: Abandon,
 }
 
-fn dispatch(worker: Worker, request: Request, during: &'static str) -> Result<Running, String> {
+fn dispatch(
+    worker: Worker,
+    request: Request,
+    during: &'static str,
+    feed: Option<Feed>,
+) -> Result<Running, String> {
     let runtime = runtime()?;
     let (sender, events) = mpsc::channel(READ_AHEAD);
     let abandon = Abandon(Some(worker.process.clone()));
     runtime.spawn(async move {
-        let outcome = exchange(worker, request, during, &sender).await;
+        let outcome = exchange(worker, request, during, &sender, feed).await;
         let _ = sender.send(Event::Finished(outcome)).await;
     });
     Ok(Running { events, abandon })
@@ -201,7 +278,7 @@ async fn start_new(settings: Vec<u8>) -> Result<Worker, String> {
     };
     // Only stream chunks use the channel; a load has none.
     let (sender, _events) = mpsc::channel(1);
-    match exchange(worker, request, "load", &sender).await {
+    match exchange(worker, request, "load", &sender, None).await {
         Outcome::Done(reply, worker) if reply.kind == frames::LOADED => Ok(worker),
         Outcome::Done(reply, _) if reply.kind == frames::ERROR => Err(reply.message),
         Outcome::Done(reply, _) => Err(unexpected(&reply, "load")),
@@ -231,6 +308,8 @@ pub struct PythonBridge {
     settings: Option<Vec<u8>>,
     /// The instance's worker while no job runs on it.
     worker: Option<Worker>,
+    /// The feed set up for the next streaming job (`setup_client_stream_channel_v2`).
+    feed: Option<Feed>,
 }
 
 impl PythonBridge {
@@ -295,6 +374,27 @@ impl PluginV2 for PythonBridge {
         identity::method_json_schema_map()
     }
 
+    fn supports_client_stream(&self, using: Option<&str>) -> bool {
+        identity::feed_proto(using).is_some()
+    }
+
+    fn client_stream_data_proto(&self, using: Option<&str>) -> Option<String> {
+        identity::feed_proto(using).map(str::to_string)
+    }
+
+    /// A feed method's client stream: the host sends `(piece, is_final)` into the sink, the
+    /// next `run_stream` forwards them to the worker. JobWorkerP calls this for streaming jobs
+    /// of `use_static` workers only.
+    async fn setup_client_stream_channel_v2(
+        &mut self,
+        using: Option<&str>,
+    ) -> Option<OutputSinkWithFinal> {
+        identity::feed_proto(using)?;
+        let (sender, receiver) = mpsc::channel(FEED_CAPACITY);
+        self.feed = Some(receiver);
+        Some(OutputSinkWithFinal::from_sender(sender))
+    }
+
     fn set_cancellation_token(&mut self, token: CancelToken) {
         self.token = Some(token);
     }
@@ -313,6 +413,7 @@ impl PluginV2 for PythonBridge {
         metadata: HashMap<String, String>,
         using: Option<String>,
     ) -> (Result<Vec<u8>, String>, HashMap<String, String>) {
+        self.feed = None; // a feed is for a stream
         if self.cancelled() {
             return (Err(CANCELLED.to_string()), metadata);
         }
@@ -326,7 +427,7 @@ impl PluginV2 for PythonBridge {
             metadata: metadata.clone(),
             using,
         };
-        let mut running = match dispatch(worker, request, "run") {
+        let mut running = match dispatch(worker, request, "run", None) {
             Ok(running) => running,
             Err(error) => return (Err(error), metadata),
         };
@@ -364,17 +465,23 @@ impl PluginV2 for PythonBridge {
         using: Option<String>,
         output: HighLevelSink,
     ) -> Result<HashMap<String, String>, String> {
+        // The feed set up for this job, if any; never one left from an earlier job.
+        let feed = self.feed.take();
         if self.cancelled() {
             return Err(CANCELLED.to_string());
         }
         let worker = self.worker().await?;
         let request = Request {
-            kind: frames::STREAM,
+            kind: if feed.is_some() {
+                frames::FEED_STREAM
+            } else {
+                frames::STREAM
+            },
             payload: args,
             metadata: metadata.clone(),
             using,
         };
-        let mut running = dispatch(worker, request, "run_stream")?;
+        let mut running = dispatch(worker, request, "run_stream", feed)?;
         let token = self.token.clone();
         loop {
             // A chunk that comes after the cancel is not sent: the stream ends here.

@@ -3,6 +3,9 @@
 {%- set mode = cookiecutter.streaming_mode -%}
 {%- set runs = mode != 'streaming' -%}
 {%- set streams = mode != 'non_streaming' -%}
+{%- set feeds = cookiecutter.get('feed_methods', '') | method_names | select | list -%}
+{%- set plain = methods | reject('in', feeds) | list -%}
+{%- set words_used = streams and (methods | sample_method) in plain -%}
 {%- set output_type = {'both': 'BOTH', 'non_streaming': 'NON_STREAMING', 'streaming': 'STREAMING'}[mode] -%}
 """The {{ cookiecutter.runner_name }} runner: the file you edit.
 
@@ -13,7 +16,8 @@ returns; mypy checks every function against its row's messages.
 
 To add a method: write ``protos/<method>_args.proto`` and ``protos/<method>_result.proto``, add
 one ``Method(...)`` row to ``METHODS`` and write the functions the row names, then reinstall to
-compile the protos (``pip install -e '.[dev]'``).
+compile the protos (``pip install -e '.[dev]'``). A method that takes a feed (data a client
+sends while the job runs) also has ``protos/<method>_feed.proto`` and a ``FeedMethod(...)`` row.
 
 The constructor runs for every schema read and every job, so it must stay cheap and must not
 fail; heavy set-up such as models or connections goes in ``load()``.
@@ -22,16 +26,21 @@ fail; heavy set-up such as models or connections goes in ``load()``.
 from __future__ import annotations
 
 {% if streams -%}
+{% if words_used -%}
 import re
+{% endif -%}
 from collections.abc import Iterator
 
 {% endif -%}
 from .framework.runtime.base import PluginRunner
 from .framework.runtime.contract import StreamingOutputType
-from .framework.runtime.methods import Method, MethodTable, decode
+from .framework.runtime.methods import {% if feeds %}FeedMethod, {% endif %}{% if plain %}Method, {% endif %}MethodTable, decode
 {%- set imports = {'settings_pb2': cookiecutter.runner_name ~ 'Settings as Settings'} %}
 {%- for m in methods %}
 {%- set _ = imports.update({m ~ '_args_pb2': (m | pascal) ~ 'Args', m ~ '_result_pb2': (m | pascal) ~ 'Result'}) %}
+{%- endfor %}
+{%- for m in feeds %}
+{%- set _ = imports.update({m ~ '_feed_pb2': (m | pascal) ~ 'Feed'}) %}
 {%- endfor %}
 {%- for module in imports | natural_sort %}
 from .protos.{{ module }} import {{ imports[module] }}
@@ -56,7 +65,7 @@ class {{ cookiecutter.runner_name }}Runner(PluginRunner):
 def greeting(settings: Settings, name: str) -> str:
     """The sample answer, built from the settings and the args."""
     return f"{settings.greeting or 'Hello'}, {name or 'world'}!"
-{%- if streams %}
+{%- if words_used %}
 
 
 def words(text: str) -> list[str]:
@@ -65,6 +74,33 @@ def words(text: str) -> list[str]:
 {%- endif %}
 {%- for m in methods %}
 {%- set P = m | pascal %}
+{%- if m in feeds %}
+
+
+def feed_{{ m }}(
+    runner: {{ cookiecutter.runner_name }}Runner,
+    args: {{ P }}Args,
+    messages: Iterator[{{ P }}Feed],
+) -> Iterator[{{ P }}Result]:
+    """``{{ m }}`` counts the words of the text fed to it, as it arrives.
+
+    One chunk per feed message, its ``delta`` the running count; at the end of input a last
+    chunk whose ``message`` is the whole result, because JobWorkerP keeps the last chunk.
+    """
+    total = 0
+    for fed in messages:
+        total += len(fed.text.split())
+        yield {{ P }}Result(delta=f"{total} words")
+    whole = f"{greeting(runner.settings, args.name)} {total} words."
+    yield {{ P }}Result(message=whole)
+
+
+def collect_{{ m }}(
+    chunks: list[{{ P }}Result],
+) -> {{ P }}Result:
+    """A feed's chunks merged: the last one is the whole result."""
+    return chunks[-1] if chunks else {{ P }}Result()
+{%- else %}
 {%- if runs %}
 
 
@@ -109,6 +145,7 @@ def collect_{{ m }}(
     """A stream of ``{{ m }}`` merged back into {% if runs %}what ``answer_{{ m }}`` returns{% else %}one complete result{% endif %}."""
     return {{ P }}Result(message="".join(chunk.delta for chunk in chunks))
 {%- endif %}
+{%- endif %}
 {%- endfor %}
 
 
@@ -119,6 +156,18 @@ METHODS = MethodTable(
     [
 {%- for m in methods %}
 {%- set P = m | pascal %}
+{%- if m in feeds %}
+        FeedMethod(
+            "{{ m }}",
+            {{ P }}Args,
+            {{ P }}Result,
+            StreamingOutputType.STREAMING,
+            "{{ m }}: counts the words of the text fed to it, a running count per message.",
+            feed_message={{ P }}Feed,
+            feed=feed_{{ m }},
+            collect=collect_{{ m }},
+        ),
+{%- else %}
         Method(
             "{{ m }}",
             {{ P }}Args,
@@ -138,6 +187,7 @@ METHODS = MethodTable(
             collect=collect_{{ m }},
 {%- endif %}
         ),
+{%- endif %}
 {%- endfor %}
     ],
 )

@@ -8,16 +8,19 @@ message of this file (the Rust side, ``native/src/frames.rs``, derives the same 
     syntax = "proto3";
     package jobworkerp_bridge;
 
-    // Bridge -> worker, one per call.
+    // Bridge -> worker, one per call; a FEED_STREAM call is followed by its feed: FEED
+    // requests, then one FEED_END, sent while the worker streams its chunks back.
     message Request {
-      int32 kind = 1;                      // 0 LOAD, 1 RUN, 2 STREAM
-      bytes payload = 2;                   // LOAD: the settings; RUN, STREAM: the args
+      int32 kind = 1;                      // 0 LOAD, 1 RUN, 2 STREAM, 3 FEED_STREAM, 4 FEED,
+                                           // 5 FEED_END
+      bytes payload = 2;                   // LOAD: the settings; RUN, STREAM, FEED_STREAM: the
+                                           // args; FEED: one piece of the feed
       map<string, string> metadata = 3;    // RUN, STREAM: the job's metadata
       optional string using = 4;           // RUN, STREAM: the method (unset: the default)
     }
 
-    // Worker -> bridge. LOAD ends with LOADED or ERROR, RUN with RESULT or ERROR, STREAM with
-    // any number of CHUNKs, then END or ERROR.
+    // Worker -> bridge. LOAD ends with LOADED or ERROR, RUN with RESULT or ERROR, STREAM and
+    // FEED_STREAM with any number of CHUNKs, then END or ERROR.
     message Reply {
       int32 kind = 1;                      // 0 LOADED, 1 RESULT, 2 CHUNK, 3 END, 4 ERROR
       bytes payload = 2;                   // RESULT: the result; CHUNK: the chunk
@@ -38,7 +41,7 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-LOAD, RUN, STREAM = 0, 1, 2
+LOAD, RUN, STREAM, FEED_STREAM, FEED, FEED_END = 0, 1, 2, 3, 4, 5
 LOADED, RESULT, CHUNK, END, ERROR = 0, 1, 2, 3, 4
 HEADER = struct.Struct(">I")
 # A frame longer than this is a broken channel, not a message (the bridge has the same limit).

@@ -5,7 +5,9 @@ The bridge library (``native/``) starts ``<venv>/bin/python -m
 <package>.framework.adapters.bridge_worker`` with a Unix socket as file
 descriptor ``JOBWORKERP_BRIDGE_FD`` and answers its calls (frames in ``bridge_frames.py``): a
 ``LOAD`` builds an instance through the package's entry point and loads the settings, then
-``RUN`` and ``STREAM`` calls run jobs on it, one at a time. stdout and stderr belong to the
+``RUN`` and ``STREAM`` calls run jobs on it, one at a time. A ``FEED_STREAM`` call is a stream
+of a feed method: its feed follows it on the channel (``FEED`` pieces, then ``FEED_END``), read
+by a thread of its own while the job streams its chunks back. stdout and stderr belong to the
 runner's own prints: the bridge copies them into the server's log line by line.
 
 The process ends when the channel closes (the bridge retired it) or when its parent, the
@@ -24,7 +26,7 @@ import threading
 import time
 
 from ... import load_multi_method_plugin
-from ..runtime.contract import MultiMethodPluginRunner, PluginError
+from ..runtime.contract import FeedSender, MultiMethodPluginRunner, PluginError
 from . import bridge_frames as frames
 
 FD_VARIABLE = "JOBWORKERP_BRIDGE_FD"
@@ -77,6 +79,8 @@ class Worker:
     def __init__(self, channel: socket.socket) -> None:
         self.channel = channel
         self.runner: MultiMethodPluginRunner | None = None
+        # The feed reader found the channel closed or broken.
+        self.feed_broken = False
 
     def send(self, reply: frames.Reply) -> None:
         try:
@@ -108,16 +112,69 @@ class Worker:
                     raise PluginError("run() returned something other than (bytes, dict[str, str])")
                 self.send(frames.Reply(frames.RESULT, result, returned))
             elif call.kind == frames.STREAM:
-                runner.begin_stream(call.payload, dict(metadata), using)
-                while (chunk := runner.receive_stream()) is not None:
-                    self.send(frames.Reply(frames.CHUNK, chunk))
-                self.send(frames.Reply(frames.END))
+                self.stream(runner, call)
+            elif call.kind == frames.FEED_STREAM:
+                self.feed_stream(runner, call)
+                return
             else:
                 raise PluginError(f"the bridge sent an unknown call kind {call.kind}")
         except ChannelClosed:
             raise
         except BaseException as error:  # the runner is guarded; this catches the rest
             self.send(failure(error, metadata))
+
+    def stream(self, runner: MultiMethodPluginRunner, call: frames.Request) -> None:
+        runner.begin_stream(call.payload, dict(call.metadata), call.using)
+        while (chunk := runner.receive_stream()) is not None:
+            self.send(frames.Reply(frames.CHUNK, chunk))
+        self.send(frames.Reply(frames.END))
+
+    def feed_stream(self, runner: MultiMethodPluginRunner, call: frames.Request) -> None:
+        """A stream fed by the bridge: the feed is read on a thread until ``FEED_END``.
+
+        The bridge sends ``FEED_END`` after the client's last piece, or as soon as the stream
+        has ended (END or ERROR), so the reader is always done before the next call is read.
+        """
+        sender: FeedSender | None = None
+        refused: BaseException | None = None
+        try:
+            sender = runner.setup_client_stream_channel(call.using)
+        except BaseException as error:  # reported as the job's error once the reader runs
+            refused = error
+        reader = threading.Thread(
+            target=self.read_feed, args=(sender,), name="bridge-feed", daemon=True
+        )
+        reader.start()
+        try:
+            if refused is not None:
+                raise refused
+            self.stream(runner, call)
+        except ChannelClosed:
+            raise
+        except BaseException as error:  # the runner is guarded; this catches the rest
+            self.send(failure(error, call.metadata))
+        reader.join()
+        if self.feed_broken:
+            raise ChannelClosed
+
+    def read_feed(self, sender: FeedSender | None) -> None:
+        """Pass the feed's pieces on until ``FEED_END``; a plugin without a feed drops them."""
+        try:
+            while True:
+                call = frames.decode_request(read_frame(self.channel))
+                if call.kind == frames.FEED_END:
+                    return
+                if call.kind != frames.FEED:
+                    raise frames.FrameError(f"call kind {call.kind} inside a feed")
+                if sender is not None:
+                    with contextlib.suppress(PluginError):  # closed or finished: dropped
+                        sender.send(call.payload)
+        except (ChannelClosed, frames.FrameError, OSError):
+            self.feed_broken = True
+        finally:
+            if sender is not None:
+                with contextlib.suppress(PluginError):
+                    sender.close()
 
     def loaded(self) -> MultiMethodPluginRunner:
         if self.runner is None:

@@ -18,6 +18,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from .. import FRAMEWORK_VERSION
@@ -114,6 +115,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cancel a stream after N chunks (a local guard, not JobWorkerP's)",
     )
+    run.add_argument(
+        "--feed",
+        default=None,
+        metavar="FILE|-",
+        help="a feed method's client stream: one feed message per line of FILE (- reads stdin), "
+        "a JSON object or plain text for the message's text field; implies --static and a "
+        "response stream, as JobWorkerP feeds only use_static workers",
+    )
     run.add_argument("--json", action="store_true", help="print one JSON document")
     check = commands.add_parser(
         "check-settings",
@@ -192,6 +201,9 @@ def _schemas(info: RunnerInfo, table: MethodTable) -> dict[str, Any]:
             "args_schema": json.loads(args) if args else args_codec.schema(),
             "result_schema": json.loads(result) if result else result_codec.schema(),
         }
+        feed_schema = getattr(given, "client_stream_data_schema", None)
+        if feed_schema:
+            methods[name]["client_stream_data_schema"] = json.loads(feed_schema)
     return {
         "name": info.name,
         "description": info.description,
@@ -304,12 +316,49 @@ def check_settings(plugin: PluginPackage, text: str) -> int:
     return 0
 
 
+def _feed_line(line: str, feed_codec: Codec, number: int) -> bytes:
+    """One feed message: a JSON object, or text for the message's only string field."""
+    if line.lstrip().startswith("{"):
+        return feed_codec.encode(read_json(line, f"feed line {number}"), f"feed line {number}")
+    message_type = feed_codec.message_type
+    fields = [
+        field.name
+        for field in (message_type.DESCRIPTOR.fields if message_type else ())
+        if field.type == field.TYPE_STRING and not field.is_repeated
+    ]
+    if len(fields) != 1:
+        raise _Exit(
+            2,
+            f"feed line {number} is not a JSON object, and the feed message has no one text field",
+        )
+    return feed_codec.encode({fields[0]: line}, f"feed line {number}")
+
+
+def _feed(table: MethodTable, method: str, source: str) -> list[bytes]:
+    """The feed messages of ``--feed``: one per line of the file, or of stdin for ``-``."""
+    feed_type = table.resolve(method).feed_type
+    if feed_type is None:
+        raise _Exit(2, f"method '{method}' takes no feed (leave out --feed)")
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text("utf-8")
+    except OSError as error:
+        raise _Exit(2, f"cannot read the feed: {error}") from None
+    feed_codec = Codec(feed_type)
+    return [
+        _feed_line(line, feed_codec, number) for number, line in enumerate(text.splitlines(), 1)
+    ]
+
+
 def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
     table = plugin.table()
     info = Host(plugin.factory).describe()
     method = choose_method(list(info.methods), options.using)
     args_codec, result_codec = _codecs(table, method)
     settings = _settings(table, options.settings)
+    feed = None if options.feed is None else _feed(table, method, options.feed)
+    if feed is not None:
+        options.static = True
+        options.stream = options.stream or "response"
     job = Job(
         args=args_codec.encode(read_json(options.args, "args"), "args"),
         metadata=_metadata(options.metadata),
@@ -317,6 +366,7 @@ def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
         streaming_type=STREAM_TYPES[options.stream] if options.stream else StreamingType.NONE,
         timeout_ms=options.timeout,
         max_chunks=options.max_chunks,
+        feed=feed,
     )
     readable = not options.json
     label = f"{info.name} {options.using or '(using=None)'}"
@@ -336,6 +386,8 @@ def run(plugin: PluginPackage, options: argparse.Namespace) -> int:
                 reason = str(error)
                 if "'using'" in reason:
                     hint = ""
+                elif "client streaming" in reason:
+                    hint = " (give its feed with --feed FILE)"
                 elif "non-streaming" in reason:
                     hint = " (add --stream)"
                 else:

@@ -68,6 +68,8 @@ if importlib.util.find_spec("grpc_tools") is None:  # one clear line instead of 
 GARBAGE = b"\xff\xff\xff\xff"  # not a valid protobuf encoding of anything
 UNKNOWN_METHOD = "no_such_method_conformance"
 INJECTED = "injected by the conformance suite"
+# How many messages a feed method is fed.
+FEED_PIECES = 3
 
 
 class ConformanceError(AssertionError):
@@ -108,6 +110,13 @@ class Subject:
         message_type = codec(self.info.methods[method].args_proto).message_type
         return filled(message_type).SerializeToString() if message_type else b""
 
+    def feed(self, method: str, pieces: int = FEED_PIECES) -> list[bytes]:
+        """A feed method's feed: ``pieces`` messages with a non-default value in every field."""
+        text = self.info.methods[method].client_stream_data_proto or ""
+        message_type = codec(text).message_type
+        piece = filled(message_type).SerializeToString() if message_type else b""
+        return [piece] * pieces
+
     def host(self, *, use_static: bool = False, settings: bytes = b"") -> Host:
         return Host(self.factory, use_static=use_static, settings=settings)
 
@@ -123,6 +132,13 @@ class Subject:
             "timeout_ms": self.timeout_ms,
             "max_chunks": self.max_chunks,
         }
+        if (
+            path == StreamingType.RESPONSE
+            and "feed" not in changes
+            and method in self.info.methods
+            and self.info.methods[method].require_client_stream
+        ):
+            values["feed"] = self.feed(method)  # a feed method's job is a client stream
         values.update(changes)
         return Job(**values)
 
@@ -179,7 +195,12 @@ _kind = output_type_of
 
 
 def _paths(schema: MethodSchema) -> list[StreamingType]:
-    """The streaming types a caller may use for a method of this output type."""
+    """The streaming types a caller may use for a method of this output type.
+
+    None for a feed method: it takes client streams only (the ``feed`` rules check those).
+    """
+    if schema.require_client_stream:
+        return []
     kind = _kind(schema)
     paths = [StreamingType.NONE] if accepts_run(kind) else []
     if accepts_stream(kind):
@@ -321,6 +342,8 @@ def _proto_texts(rule: Rule, subject: Subject) -> None:
     for name, schema in _methods(rule, subject).items():
         texts[f"{name}.args"] = schema.args_proto
         texts[f"{name}.result"] = schema.result_proto
+        if schema.require_client_stream:
+            texts[f"{name}.feed"] = schema.client_stream_data_proto or ""
     expected = subject.expected_messages or {}
     for role, text in texts.items():
         if not text.strip():
@@ -347,6 +370,7 @@ def _proto_texts(rule: Rule, subject: Subject) -> None:
     for name, schema in (info.json_schemas or {}).items():
         described[f"{name}.args"] = getattr(schema, "args_schema", None)
         described[f"{name}.result"] = getattr(schema, "result_schema", None)
+        described[f"{name}.feed"] = getattr(schema, "client_stream_data_schema", None)
     for role, schema_text in described.items():
         if not schema_text or not texts.get(role, "").strip():
             continue
@@ -361,8 +385,12 @@ def _proto_texts(rule: Rule, subject: Subject) -> None:
 
 
 def _first_job(subject: Subject, rule: Rule) -> tuple[str, StreamingType]:
-    name, schema = next(iter(_methods(rule, subject).items()))
-    return name, _paths(schema)[0]
+    """The first method with a plain job, else the first method (a feed method: streamed)."""
+    methods = _methods(rule, subject)
+    for name, schema in methods.items():
+        if _paths(schema):
+            return name, _paths(schema)[0]
+    return next(iter(methods)), StreamingType.RESPONSE
 
 
 def _load(rule: Rule, subject: Subject) -> None:
@@ -411,6 +439,8 @@ def _using_none(rule: Rule, subject: Subject) -> None:
                 f"asks for 'using'; got {_describe(result)}",
             )
         return
+    if not _paths(methods[default]):
+        return  # a feed method: the feed rules send it client streams by name
     path = _paths(methods[default])[0]
     try:
         via_none = _answer(
@@ -440,8 +470,13 @@ def _unknown_using(rule: Rule, subject: Subject) -> None:
     methods = _methods(rule, subject)
     # The enqueue guard falls back to the 'run' schema for a name it does not know.
     fallback = methods.get(DEFAULT_METHOD_NAME)
-    path = _paths(fallback)[0] if fallback else StreamingType.NONE
-    result = subject.host().run(subject.job(UNKNOWN_METHOD, path))
+    if fallback is not None and fallback.require_client_stream:
+        # The guard takes the name for the 'run' feed method: send a client stream.
+        job = subject.job(UNKNOWN_METHOD, StreamingType.RESPONSE, feed=[])
+        result = subject.host(use_static=True).run(job)
+    else:
+        path = _paths(fallback)[0] if fallback else StreamingType.NONE
+        result = subject.host().run(subject.job(UNKNOWN_METHOD, path))
     if result.status != ResultStatus.OTHER_ERROR:
         raise ConformanceError(
             rule, f"using={UNKNOWN_METHOD!r} through the host: {_describe(result)}"
@@ -498,6 +533,8 @@ def _metadata(rule: Rule, subject: Subject) -> None:
     host = subject.host()
     sent = {"conformance-trace": "42"}
     for method, schema in _methods(rule, subject).items():
+        if not _paths(schema):
+            continue
         path = _paths(schema)[0]
         result = _answer(rule, host, subject.job(method, path, metadata=sent), _what(method, path))
         received = result.metadata if path == StreamingType.NONE else (result.trailer or {})
@@ -511,6 +548,8 @@ def _pool(rule: Rule, subject: Subject) -> None:
     methods = _methods(rule, subject)
     pooled, fresh = subject.host(use_static=True), subject.host()
     jobs = [(m, p) for m, s in methods.items() for p in _paths(s)] * subject.pooled_jobs
+    if not jobs:
+        return  # feed methods only: the feed-cancel rule checks their pooled instance
     for method, path in jobs:
         what = _what(method, path)
         a = _answer(rule, pooled, subject.job(method, path), f"pooled instance, {what}")
@@ -648,7 +687,7 @@ def _collect(rule: Rule, subject: Subject) -> None:
     host = subject.host()
     for method, schema in _methods(rule, subject).items():
         kind = _kind(schema)
-        if kind == StreamingOutputType.NON_STREAMING:
+        if kind == StreamingOutputType.NON_STREAMING or not _paths(schema):
             continue
         collected = _answer(
             rule,
@@ -781,6 +820,8 @@ def _errors(rule: Rule, subject: Subject) -> None:
 
 def _cancel_flag(rule: Rule, subject: Subject) -> None:
     for method, schema in _methods(rule, subject).items():
+        if not _paths(schema):
+            continue
         plugin = _direct(rule, subject)
         path = _paths(schema)[0]
         before = _direct_answer(plugin, method, path, subject)
@@ -801,11 +842,119 @@ def _cancel_flag(rule: Rule, subject: Subject) -> None:
 
 def _client_stream(rule: Rule, subject: Subject) -> None:
     plugin = _direct(rule, subject, load=False)
+    info = _info(rule, subject)
     for method, schema in _methods(rule, subject).items():
-        if schema.require_client_stream:
-            raise ConformanceError(rule, f"method {method!r} requires a client stream")
-        if plugin.supports_client_stream(method) is not False:
-            raise ConformanceError(rule, f"supports_client_stream({method!r}) is not False")
+        fed = schema.require_client_stream
+        if plugin.supports_client_stream(method) is not fed:
+            raise ConformanceError(
+                rule, f"supports_client_stream({method!r}) is not {fed}, as its schema says"
+            )
+        if plugin.client_stream_data_proto(method) != schema.client_stream_data_proto:
+            raise ConformanceError(
+                rule, f"client_stream_data_proto({method!r}) differs from its schema's"
+            )
+        if fed and not (schema.client_stream_data_proto or "").strip():
+            raise ConformanceError(rule, f"feed method {method!r} declares no feed proto")
+        if not fed and schema.client_stream_data_proto is not None:
+            raise ConformanceError(rule, f"method {method!r} has a feed proto but takes no feed")
+        json_schema = (info.json_schemas or {}).get(method)
+        described = getattr(json_schema, "client_stream_data_schema", None)
+        if info.json_schemas is not None and (described is not None) != fed:
+            raise ConformanceError(
+                rule,
+                f"method {method!r}: the feed JSON Schema does not match require_client_stream",
+            )
+        if fed and _kind(schema) != StreamingOutputType.STREAMING:
+            raise ConformanceError(rule, f"feed method {method!r} is not STREAMING")
+
+    if plugin.setup_client_stream_channel(UNKNOWN_METHOD) is not None:
+        raise ConformanceError(rule, "setup_client_stream_channel() of an unknown method gave one")
+
+
+def _feed_methods(rule: Rule, subject: Subject) -> dict[str, MethodSchema]:
+    return {
+        name: schema
+        for name, schema in _methods(rule, subject).items()
+        if schema.require_client_stream
+    }
+
+
+def _feed(rule: Rule, subject: Subject) -> None:
+    host = subject.host(use_static=True)
+    try:
+        for method, schema in _feed_methods(rule, subject).items():
+            what = f"feed method {method!r}"
+            job = subject.job(method, StreamingType.RESPONSE, feed=subject.feed(method))
+            result = _answer(rule, host, job, f"{what} fed {FEED_PIECES} messages")
+            if result.stream_end is not StreamEnd.END or not result.chunks:
+                raise ConformanceError(
+                    rule,
+                    f"{what}: the stream ended because {result.stream_end} after "
+                    f"{len(result.chunks)} chunk(s); the end of input must end it",
+                )
+            for data in result.chunks:
+                try:
+                    codec(schema.result_proto).decode(data)
+                except ValueError as error:
+                    raise ConformanceError(rule, f"{what}: {error}") from None
+            empty = subject.job(method, StreamingType.RESPONSE, feed=[])
+            if _answer(rule, host, empty, f"{what} with an empty feed").stream_end is not (
+                StreamEnd.END
+            ):
+                raise ConformanceError(rule, f"{what}: an empty feed did not end the stream")
+    finally:
+        host.close()
+
+
+def _feed_refused(rule: Rule, subject: Subject) -> None:
+    plugin = _direct(rule, subject)
+    for method in _feed_methods(rule, subject):
+        what = f"feed method {method!r}"
+        try:
+            subject.host().run(subject.job(method, StreamingType.NONE))
+        except EnqueueRejected:
+            pass
+        else:
+            raise ConformanceError(rule, f"{what}: a job without a feed got past the guard")
+        # A worker without use_static never sets a feed up: the job fails, saying why.
+        job = subject.job(method, StreamingType.RESPONSE, feed=subject.feed(method))
+        result = subject.host().run(job)
+        if result.status != ResultStatus.OTHER_ERROR or "feed" not in (result.error or ""):
+            raise ConformanceError(
+                rule, f"{what} on a worker without use_static: {_describe(result)}"
+            )
+        _expect_plugin_error(
+            rule, partial(plugin.run, subject.args(method), {}, method), f"run() of {what}"
+        )
+        _expect_plugin_error(
+            rule,
+            partial(plugin.begin_stream, subject.args(method), {}, method),
+            f"begin_stream() of {what} without a feed",
+        )
+
+
+def _feed_cancel(rule: Rule, subject: Subject) -> None:
+    host = subject.host(use_static=True)
+    try:
+        for method in _feed_methods(rule, subject):
+            what = f"feed method {method!r}"
+            fed = subject.job(
+                method, StreamingType.RESPONSE, feed=subject.feed(method, 50), feed_pause=0.05
+            )
+            running = host.submit(fed, lambda running, _: running.cancel())
+            result = running.result(timeout=subject.timeout_ms / 1000 * 4)
+            if result.status != ResultStatus.CANCELLED:
+                raise ConformanceError(
+                    rule, f"{what} cancelled at its first chunk: {_describe(result)}"
+                )
+            again = subject.job(method, StreamingType.RESPONSE, feed=subject.feed(method))
+            after = _answer(rule, host, again, f"{what}, the feed after a cancelled one")
+            if after.stream_end is not StreamEnd.END:
+                raise ConformanceError(
+                    rule, f"{what}: the feed after a cancelled one ended because {after.stream_end}"
+                )
+    finally:
+        host.close()
 
 
 RULES: list[Rule] = [
@@ -902,8 +1051,27 @@ RULES: list[Rule] = [
     ),
     Rule(
         "client-stream",
-        "Client streaming is declined: no method requires it and supports_client_stream() is False",
+        "supports_client_stream() and client_stream_data_proto() answer what each method's "
+        "schema declares: a feed method is STREAMING with a feed proto and JSON Schema",
         _client_stream,
+    ),
+    Rule(
+        "feed",
+        "A feed method on a use_static worker streams results that decode as it is fed, "
+        "and the end of input (an empty feed too) ends its stream",
+        _feed,
+    ),
+    Rule(
+        "feed-refused",
+        "A feed method refuses jobs without a feed: the guard refuses a plain job, a worker "
+        "without use_static fails it saying so, and run() raises PluginError",
+        _feed_refused,
+    ),
+    Rule(
+        "feed-cancel",
+        "A job cancelled during its feed ends CANCELLED and the pooled instance serves "
+        "the next feed",
+        _feed_cancel,
     ),
 ]
 RULES_BY_ID = {rule.id: rule for rule in RULES}

@@ -47,10 +47,10 @@ import enum
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, InvalidStateError, wait
 from dataclasses import dataclass, field
-from time import perf_counter
+from time import perf_counter, sleep
 from typing import Any
 
 from ..runtime.contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
@@ -116,6 +116,10 @@ class Job:
     timeout_ms: int = 0
     # Not JobWorkerP: a local guard that cancels a stream after this many chunks.
     max_chunks: int | None = None
+    # A client stream (EnqueueWithClientStream): the feed data, sent in order, then the end of
+    # input; ``feed_pause`` seconds pass before each piece. None: a job without a feed.
+    feed: Sequence[bytes] | None = None
+    feed_pause: float = 0.0
 
 
 @dataclass
@@ -631,7 +635,7 @@ class _JobRun:
         if job.streaming_type == StreamingType.NONE:
             self._run(instance)
             return
-        _StreamLoop(instance, self.running, self.result).run()
+        _StreamLoop(instance, self.running, self.result, self.pool.use_static).run()
         internal = job.streaming_type == StreamingType.INTERNAL
         if internal and self.result.stream_end is not StreamEnd.TOKEN:
             self._collect()
@@ -714,7 +718,9 @@ class _StreamLoop:
     ends. From then on nothing changes the job's status: the loop only records why it ended.
     """
 
-    def __init__(self, instance: _Instance, running: RunningJob, result: JobResult) -> None:
+    def __init__(
+        self, instance: _Instance, running: RunningJob, result: JobResult, use_static: bool
+    ) -> None:
         self.instance = instance
         self.plugin = instance.plugin
         self.running = running
@@ -722,9 +728,58 @@ class _StreamLoop:
         self.token = running._token
         self.result = result
         self.trailer = dict(self.job.metadata)
+        self.use_static = use_static
+
+    def _set_up_feed(self) -> None:
+        """JobWorkerP's client-stream set-up: on a ``use_static`` worker only, before the stream.
+
+        The feed goes in on a thread of its own, as the server forwards a client's messages
+        while the job streams; the end of input follows the last piece.
+        """
+        job = self.job
+        if job.feed is None or not self.use_static:
+            return
+        supported = _job_call(
+            self.instance,
+            lambda: self.plugin.supports_client_stream(job.using),
+            job,
+            self.token,
+            "supports_client_stream()",
+            job.metadata,
+        )
+        if supported is not True:
+            return
+        sender = _job_call(
+            self.instance,
+            lambda: self.plugin.setup_client_stream_channel(job.using),
+            job,
+            self.token,
+            "setup_client_stream_channel()",
+            job.metadata,
+        )
+        if sender is None:
+            return
+        threading.Thread(
+            target=self._feed, args=(sender, list(job.feed)), name="jwp-feed", daemon=True
+        ).start()
+
+    def _feed(self, sender: Any, pieces: list[bytes]) -> None:
+        try:
+            for piece in pieces:
+                if self.job.feed_pause:
+                    sleep(self.job.feed_pause)
+                if self.token.cancelled:
+                    break
+                sender.send(piece)
+        except BaseException as error:  # the feed's failure is the plugin's, reported as such
+            self.result.warnings.append(_describe_error(error, "the feed"))
+        finally:
+            with contextlib.suppress(BaseException):
+                sender.close()
 
     def run(self) -> None:
         job = self.job
+        self._set_up_feed()
         _job_call(
             self.instance,
             lambda: self.plugin.begin_stream(job.args, dict(job.metadata), job.using),
@@ -886,10 +941,12 @@ class Host:
         method = job.using or DEFAULT_METHOD_NAME
         schema = schemas.get(method) or schemas.get(DEFAULT_METHOD_NAME)
         kind = _output_type(schema)
-        if getattr(schema, "require_client_stream", False):
+        if getattr(schema, "require_client_stream", False) and job.feed is None:
             raise EnqueueRejected(
                 f"method '{method}' requires client streaming: use EnqueueWithClientStream"
             )
+        if job.feed is not None and job.streaming_type != StreamingType.RESPONSE:
+            raise EnqueueRejected("a client stream is a streaming job: give StreamingType.RESPONSE")
         streaming = job.streaming_type != StreamingType.NONE
         if kind == StreamingOutputType.NON_STREAMING and streaming:
             raise EnqueueRejected(f"runner does not support streaming: {_what(schema, method)}")

@@ -33,6 +33,25 @@ def paths(kind: StreamingOutputType) -> list[StreamingType]:
     return found
 
 
+def check_feed_method(plugin: PluginPackage, method: str) -> None:
+    """A feed method on a ``use_static`` worker (the only kind that feeds): two empty messages."""
+    with Host(plugin.factory, use_static=True) as host:
+        result = host.run(
+            Job(
+                metadata={"smoke": "1"},
+                using=method,
+                streaming_type=StreamingType.RESPONSE,
+                timeout_ms=10_000,
+                max_chunks=10_000,
+                feed=[b"", b""],
+            )
+        )
+    if not result.ok:
+        raise SmokeError(f"method '{method}' (fed): {result.error}")
+    if not result.chunks:
+        raise SmokeError(f"method '{method}' streamed no chunk when fed")
+
+
 def check_method(host: Host, method: str, output_type: StreamingOutputType) -> None:
     """Run ``method`` with default args by every path its output type allows."""
     outputs = {}
@@ -57,7 +76,8 @@ def check_method(host: Host, method: str, output_type: StreamingOutputType) -> N
 
 
 def _kind(schema: MethodSchema) -> str:
-    return schema.output_type.name if schema.output_type is not None else "unset"
+    kind = schema.output_type.name if schema.output_type is not None else "unset"
+    return f"{kind}, fed" if schema.require_client_stream else kind
 
 
 def main(plugin: PluginPackage) -> int:
@@ -65,7 +85,10 @@ def main(plugin: PluginPackage) -> int:
     try:
         info = host.describe()
         for method, schema in info.methods.items():
-            check_method(host, method, output_type_of(schema))
+            if schema.require_client_stream:
+                check_feed_method(plugin, method)
+            else:
+                check_method(host, method, output_type_of(schema))
     except (HostError, SmokeError) as error:
         print(f"smoke test failed: {error}", file=sys.stderr)
         return 1

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from ..runtime.contract import MultiMethodPluginRunner, accepts_run, output_type_of
 
@@ -27,3 +27,18 @@ def answer(
         return plugin.run(args, {}, method)[0]
     plugin.begin_stream(args, {}, method)
     return fresh().collect_stream(drain(plugin), method)[0]
+
+
+def feed(
+    plugin: MultiMethodPluginRunner, method: str, args: bytes, pieces: Iterable[bytes]
+) -> list[bytes]:
+    """Every chunk of a feed method fed ``pieces``, as a host does it: the client stream is set
+    up, the pieces sent and the end of input given before the stream starts."""
+    sender = plugin.setup_client_stream_channel(method)
+    if sender is None:
+        raise AssertionError(f"method '{method}' takes no feed")
+    for piece in pieces:
+        sender.send(piece)
+    sender.close()
+    plugin.begin_stream(args, {}, method)
+    return drain(plugin)

@@ -4,16 +4,18 @@
 The subclass gives the method table and, when it needs them, ``load()`` and its own state; the
 table's functions do the work. Everything else JobWorkerP calls lives here: identity and
 schemas, ``run``, the stream, ``cancel`` and its flag, the per-job reset of a pooled instance,
-``collect_stream`` and the client-stream calls this framework declines.
+``collect_stream`` and the client stream (feed) of the table's feed methods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from .contract import MethodJsonSchema, MethodSchema, MultiMethodPluginRunner
-from .methods import MethodTable, decode
+from .contract import MethodJsonSchema, MethodSchema, MultiMethodPluginRunner, PluginError
+from .feed import FeedChannel
+from .methods import FeedMethod, Method, MethodTable, decode
 
 
 class PluginRunner:
@@ -26,6 +28,10 @@ class PluginRunner:
         # attribute is atomic in Python, so no lock is needed on the per-job path.
         self._canceled = False
         self._chunks: Iterator[bytes] | None = None
+        # The feed set up for the next job (setup_client_stream_channel comes before it).
+        self._feed: FeedChannel | None = None
+        # The feed of the running job, finished when its stream ends.
+        self._fed: FeedChannel | None = None
 
     # Identity and schemas: asked of fresh instances, before any load(). ---------------
 
@@ -60,14 +66,26 @@ class PluginRunner:
         return self.methods.resolve(using).run(self, args), metadata
 
     def begin_stream(self, args: bytes, metadata: dict[str, str], using: str | None) -> None:
+        feed, self._feed = self._feed, None
         self._start_job()
-        self._chunks = self.methods.resolve(using).start_stream(self, args)
+        method = self.methods.resolve(using)
+        if isinstance(method, FeedMethod) and feed is not None:
+            try:
+                self._chunks = method.start_feed(self, args, feed.pieces(self.is_canceled))
+            except BaseException:
+                feed.finish()  # the job never reads it
+                raise
+            self._fed = feed
+        else:
+            self._chunks = method.start_stream(self, args)
 
     def receive_stream(self) -> bytes | None:
         """The next chunk, or ``None`` once the stream is over or the job was cancelled."""
-        if self._chunks is None or self._canceled:
-            return None
-        return next(self._chunks, None)
+        chunk = None if self._chunks is None or self._canceled else next(self._chunks, None)
+        if chunk is None and self._fed is not None:
+            self._fed.finish()  # what the client still sends is dropped
+            self._fed = None
+        return chunk
 
     def cancel(self) -> bool:
         """Ask the running job to stop.
@@ -87,21 +105,36 @@ class PluginRunner:
         """Merge a finished stream into one result, on a fresh instance that never saw load()."""
         return self.methods.resolve(using).collect_chunks(chunks), {}
 
-    # Client streaming (data fed into a running job) is not supported. -----------------
+    # Client streams: data a client feeds into a running job of a feed method. ---------
+
+    def _feed_method(self, using: str | None) -> Method[Any, Any, Any] | None:
+        try:
+            method = self.methods.resolve(using)
+        except PluginError:
+            return None  # an unknown method takes no feed; its job fails with the reason
+        return method if method.feed_type is not None else None
 
     def supports_client_stream(self, using: str | None) -> bool:
-        return False
+        return self._feed_method(using) is not None
 
     def client_stream_data_proto(self, using: str | None) -> str | None:
-        return None
+        method = self._feed_method(using)
+        if method is None:
+            return None
+        return self.methods.proto_map[method.name].client_stream_data_proto
 
-    def setup_client_stream_channel(self, using: str | None) -> None:
-        return None
+    def setup_client_stream_channel(self, using: str | None) -> FeedChannel | None:
+        """The channel the host sends the next job's feed into (before ``begin_stream``)."""
+        self._feed = FeedChannel() if self._feed_method(using) is not None else None
+        return self._feed
 
     def _start_job(self) -> None:
         # Pooled instances are reused and cancel()ed between jobs: forget the last job first.
         self._canceled = False
         self._chunks = None
+        if self._fed is not None:
+            self._fed.finish()
+            self._fed = None
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from .contract import (
+    FeedSender,
     MethodJsonSchema,
     MethodSchema,
     MultiMethodPluginRunner,
@@ -148,15 +149,41 @@ class GuardedPlugin:
             raise _wrong_type("client_stream_data_proto()", "str | None", value)
         return value
 
-    def setup_client_stream_channel(self, using: str | None) -> None:
-        self._call(
+    def setup_client_stream_channel(self, using: str | None) -> FeedSender | None:
+        value = self._call(
             "setup_client_stream_channel()",
             lambda: self._runner.setup_client_stream_channel(using),
         )
+        if value is None:
+            return None
+        if not (callable(getattr(value, "send", None)) and callable(getattr(value, "close", None))):
+            raise _wrong_type("setup_client_stream_channel()", "FeedSender | None", value)
+        return GuardedFeed(value)
 
     def release(self) -> None:
         """Drop the runner; later calls fail with a ``PluginError``."""
         self._runner = _Unusable(PluginError("the plugin was freed"))
+
+
+class GuardedFeed:
+    """The host's end of a feed, guarded like the runner: only ``PluginError`` gets through."""
+
+    __slots__ = ("_feed",)
+
+    def __init__(self, feed: Any) -> None:
+        self._feed = feed
+
+    def send(self, data: bytes) -> None:
+        try:
+            self._feed.send(data)
+        except BaseException as error:
+            _fail(error, "the feed's send()")
+
+    def close(self) -> None:
+        try:
+            self._feed.close()
+        except BaseException as error:
+            _fail(error, "the feed's close()")
 
 
 class _Unusable:

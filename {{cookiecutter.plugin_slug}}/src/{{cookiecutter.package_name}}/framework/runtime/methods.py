@@ -34,6 +34,8 @@ from .json_schema import message_schema
 M = TypeVar("M", bound=Message)
 A = TypeVar("A", bound=Message)
 R = TypeVar("R", bound=Message)
+# The feed message of a method that takes a client stream.
+F = TypeVar("F", bound=Message)
 # The runner class the functions take first (the instance load() set up).
 T = TypeVar("T")
 
@@ -72,6 +74,8 @@ class Method(Row, Generic[T, A, R]):
     ``stream(runner, args)`` the chunks and ``collect(chunks)`` merges them back into one result
     (STREAMING, BOTH). The framework decodes the args before calling and encodes what returns,
     and mypy checks each function against the row's message types.
+
+    A feed method (a client stream: data sent to the running job) is a ``FeedMethod`` row.
     """
 
     name: str
@@ -84,6 +88,15 @@ class Method(Row, Generic[T, A, R]):
     collect: Callable[[list[R]], R] | None = None
     # The args the conformance checks send; None: every field set to a non-default value.
     sample: A | None = None
+
+    @property
+    def feed_type(self) -> type[Message] | None:
+        """The feed message of a method that takes a client stream; None for the others."""
+        return None
+
+    @property
+    def feed_file(self) -> str:
+        return f"{self.name}_feed.proto"
 
     def __post_init__(self) -> None:
         # A row that lacks a function its output type needs is a mistake of the table itself.
@@ -126,6 +139,55 @@ class Method(Row, Generic[T, A, R]):
             )
         decoded = [decode(self.result_type, chunk, "chunk") for chunk in chunks]
         return self.collect(decoded).SerializeToString()
+
+
+@dataclass(frozen=True)
+class FeedMethod(Method[T, A, R], Generic[T, A, R, F]):
+    """A method that takes a feed: data a client sends while the job runs.
+
+    ``feed(runner, args, messages)`` gets the decoded args and an iterator of the decoded feed
+    messages, which ends at the end of input, and yields the result chunks as it goes; its
+    last chunk must be the complete result (JobWorkerP keeps the last chunk). A feed method
+    only streams: JobWorkerP sends a client stream to streaming jobs only.
+    """
+
+    feed_message: type[F] | None = None
+    feed: Callable[[T, A, Iterator[F]], Iterable[R]] | None = None
+
+    @property
+    def feed_type(self) -> type[Message] | None:
+        return self.feed_message
+
+    def __post_init__(self) -> None:
+        if self.output_type != StreamingOutputType.STREAMING:
+            raise TypeError(f"feed method '{self.name}' streams: its output type is STREAMING")
+        for function in ("feed_message", "feed", "collect"):
+            if getattr(self, function) is None:
+                raise TypeError(f"feed method '{self.name}': its row needs {function}=")
+        if self.answer is not None or self.stream is not None:
+            raise TypeError(
+                f"feed method '{self.name}': its row takes feed=, not answer= or stream="
+            )
+
+    def run(self, runner: T, args: bytes) -> bytes:
+        raise PluginError(
+            f"method '{self.name}' takes a feed: send it with a client stream "
+            "(JobService.EnqueueWithClientStream) to a use_static worker"
+        )
+
+    def start_stream(self, runner: T, args: bytes) -> Iterator[bytes]:
+        raise PluginError(
+            f"method '{self.name}' takes a feed, and this job has none: send it with a client "
+            "stream (JobService.EnqueueWithClientStream) to a use_static worker"
+        )
+
+    def start_feed(self, runner: T, args: bytes, pieces: Iterable[bytes]) -> Iterator[bytes]:
+        """The encoded chunks of one job fed ``pieces``; the args are decoded first."""
+        assert self.feed is not None and self.feed_message is not None
+        feed_message = self.feed_message
+        messages = (decode(feed_message, piece, "feed data") for piece in pieces)
+        chunks = self.feed(runner, decode(self.args_type, args, "args"), messages)
+        return (chunk.SerializeToString() for chunk in chunks)
 
 
 class MethodTable:
@@ -206,6 +268,10 @@ class MethodTable:
                 result_proto=self._read(method.result_file),
                 description=method.description,
                 output_type=method.output_type,
+                require_client_stream=method.feed_type is not None,
+                client_stream_data_proto=(
+                    None if method.feed_type is None else self._read(method.feed_file)
+                ),
             )
             for name, method in self._methods.items()
         }
@@ -216,6 +282,11 @@ class MethodTable:
             name: MethodJsonSchema(
                 args_schema=json.dumps(message_schema(method.args_type)),
                 result_schema=json.dumps(message_schema(method.result_type)),
+                client_stream_data_schema=(
+                    None
+                    if method.feed_type is None
+                    else json.dumps(message_schema(method.feed_type))
+                ),
             )
             for name, method in self._methods.items()
         }
