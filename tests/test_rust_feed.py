@@ -44,8 +44,10 @@ TEXTS = ["Hello big", " world", "", "again and again"]
 # The server can lose feed items sent at once after the job request, before the worker has
 # started the job (the job then waits for input until its timeout): the tests pause first.
 START_PAUSE = 0.3
-# A fed job that hangs (a lost feed) fails its test after this many seconds.
+# A fed job that hangs (a lost feed) fails its test after this many seconds, and the server
+# ends it after its timeout (else it would hold a pooled instance, and the jobs after it wait).
 FEED_DEADLINE = 60.0
+JOB_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +144,8 @@ class Fed:
         runner = register(server, crate.library, folder, name)
         self.runner = name
         self.worker = static_worker(server, runner, f"{name.lower()}-static", SETTINGS).name
+        # A feed sent before a cold worker has loaded its first instance can be lost.
+        assert jobworkerp_grpc.load_worker(server.address, self.worker)
         self.folder = folder
         self.messages = plugin_messages(crate, folder)
 
@@ -162,7 +166,7 @@ class Fed:
             "count_words",
             [self.feed(text) for text in texts],
             pause,
-            **{"deadline": FEED_DEADLINE, **options},
+            **{"deadline": FEED_DEADLINE, "timeout_ms": JOB_TIMEOUT_MS, **options},
         )
 
 
@@ -283,7 +287,9 @@ def feed_at_once(fed: Fed, texts: list[str]) -> tuple[list[bytes], float]:
     started = [0.0]
 
     def requests() -> Any:
-        job = jobworkerp_grpc.job_request(fed.worker, fed.args("Ada"), "count_words", 120_000)
+        job = jobworkerp_grpc.job_request(
+            fed.worker, fed.args("Ada"), "count_words", JOB_TIMEOUT_MS
+        )
         yield api.job.ClientStreamRequest(job_request=job)
         time.sleep(START_PAUSE)
         started[0] = time.monotonic()
