@@ -1,8 +1,7 @@
 //! What the tests expect of this plugin: its library, its Python twin, its args.
 //! The tests take their expectations from the Python runner and the build's identity, so the
-//! author's own protos and methods need no edit here; `args` only assumes that a string in
-//! field 1 is something the args message can decode (any message does, if field 1 is a string
-//! or absent).
+//! author's own protos and methods need no edit here. One assumption is left: `args` writes a
+//! string in field 1, which the args messages must accept (edit `args` if yours do not).
 #![allow(dead_code)]
 
 use super::v2_host::{Instance, Library, built_library};
@@ -35,7 +34,7 @@ pub async fn loaded(settings: &[u8]) -> Instance {
     instance
 }
 
-/// The sample args message: `string name = 1`.
+/// Args whose string field 1 is `name` (the sample's `string name = 1`).
 pub fn args(name: &str) -> Vec<u8> {
     string_field(1, name)
 }
@@ -118,7 +117,10 @@ pub struct Job<'a> {
 pub fn python_answers(settings: &[u8], jobs: &[Job<'_>]) -> Vec<serde_json::Value> {
     let jobs: Vec<serde_json::Value> = jobs
         .iter()
-        .map(|job| serde_json::json!({"kind": job.kind, "method": job.method, "args": hex(&job.args)}))
+        .map(|job| {
+            let args = hex(&job.args);
+            serde_json::json!({"kind": job.kind, "method": job.method, "args": args})
+        })
         .collect();
     let request = serde_json::json!({"settings": hex(settings), "jobs": jobs});
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/expected.py");
