@@ -6,8 +6,10 @@ in a repeated field; ``count_words``, which streams), ``runner.py`` gets real lo
 sample's tests (``tests/test_runner.py``) are replaced by the author's own. Then the checks the
 project generates run as its user runs them: ``pip install -e .[dev]`` in a fresh virtual
 environment, the generated tests (the conformance suite included), ruff, and mypy --strict
-through pre-commit (what CI runs too). Last, the deploy scripts run real jobs on a real
-JobWorkerP server with the args they derive from the new protos: PYTHON_COMMAND and MCP.
+through pre-commit (what CI runs too). The render's native bridge (``native/``) is built
+against that environment and passes its crate tests and clippy. Last, the deploy scripts run
+real jobs on a real JobWorkerP server with the args they derive from the new protos:
+PYTHON_COMMAND and MCP.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.jobworkerp_server import JobWorkerP
+from tests.native_support import VENDOR, Bridge, cargo, write_lockfile
 from tests.support import Venv, build_wheel, render, run
 
 PACKAGE = "hello_world"
@@ -259,6 +262,20 @@ def test_the_generated_checks_stay_green(edited: tuple[Path, Venv]) -> None:
     run(["git", "add", "-A"], cwd=project)
     hooks = in_venv(venv, project, "-m", "pre_commit", "run", "--all-files")
     assert "mypy --strict" in hooks.stdout and "Passed" in hooks.stdout
+
+
+@pytest.mark.skipif(
+    cargo() is None or not VENDOR.is_dir(), reason="needs cargo and ../shared/vendor"
+)
+def test_the_bridge_builds_and_passes_its_tests_on_the_new_methods(
+    edited: tuple[Path, Venv],
+) -> None:
+    """The crate's tests compare the bridge with the edited runner, method by method."""
+    project, venv = edited
+    write_lockfile(project / "native")
+    bridge = Bridge(project, venv.path, PACKAGE)
+    bridge.test("--", "--test-threads=2")
+    bridge.cargo("clippy", "--all-targets", "--", "-D", "warnings")
 
 
 def test_sample_args_follow_the_new_protos(edited: tuple[Path, Venv]) -> None:

@@ -1,8 +1,9 @@
 """The generated CI workflow and pre-commit configuration.
 
 The workflow (``.github/workflows/ci.yml``) is parsed as YAML and checked against the answers:
-one test job per Python from ``python_min`` to 3.13, actions pinned to full commit SHAs, GitHub's
-``${{ }}`` expressions left for GitHub. The pre-commit configuration must run the same ruff and
+one test job per Python from ``python_min`` to 3.13, a job that builds, tests and lints the
+native bridge, actions pinned to full commit SHAs, GitHub's ``${{ }}`` expressions left for
+GitHub. The pre-commit configuration must run the same ruff and
 mypy commands as the workflow's lint job, and it is run for real in a rendered project.
 The full lane runs the workflow's own commands, job by job, in a fresh virtual environment.
 """
@@ -56,6 +57,7 @@ def test_workflow_matrix_follows_python_min(python_min: str) -> None:
     # the newest.
     assert setup["lint"]["python-version"] == python_min
     assert setup["build"]["python-version"] == "3.13"
+    assert setup["native"]["python-version"] == "3.13"
     text = (project / "pyproject.toml").read_text("utf-8")
     assert f'requires-python = ">={python_min}"' in text
 
@@ -73,13 +75,25 @@ def test_workflow_installs_tests_lints_and_builds(tmp_path: Path) -> None:
     assert build[0] == 'python -m pip install "build>=1.2,<2" && python -m build'
     assert "python -m text_tools smoke" in build[1]
     assert jobs["build"]["needs"] == ["test", "lint"]
+    # The native bridge is built for a venv with the plugin (build.rs reads VIRTUAL_ENV), in
+    # native/, then tested and linted.
+    native = jobs["native"]
+    assert native["defaults"]["run"]["working-directory"] == "native"
+    install = commands(native)[1]
+    assert "pip install -e .." in install and "VIRTUAL_ENV=" in install, install
+    assert commands(native)[2:] == [
+        "cargo build",
+        "cargo test",
+        "cargo clippy --all-targets -- -D warnings",
+        "cargo fmt --check",
+    ]
 
 
 def test_actions_are_pinned_and_expressions_escaped() -> None:
     project = rendered_project()
     text = (project / ".github/workflows/ci.yml").read_text("utf-8")
     uses = [line.split("uses:", 1)[1].strip() for line in text.splitlines() if "uses:" in line]
-    assert len(uses) == 7
+    assert len(uses) == 9
     for action in uses:
         assert PINNED.match(action), action
     # Every GitHub expression survived rendering, and no template syntax is left over.

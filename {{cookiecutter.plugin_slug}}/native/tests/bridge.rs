@@ -52,7 +52,7 @@ fn methods() -> Vec<(String, i64)> {
     methods
 }
 
-/// The method that carries the sample work (a greeting): `run`, or else the first in the table.
+/// The method the single-method tests use: `run`, or else the first in the table.
 /// The identity keeps the table's order (serde_json's `preserve_order`).
 fn sample_method() -> (String, i64) {
     let identity = plugin::identity();
@@ -170,7 +170,7 @@ async fn every_method_answers_as_the_python_runner() {
             args: args.clone(),
         })
         .collect();
-    let answers = plugin::python_answers(&requests);
+    let answers = plugin::python_answers(b"", &requests);
 
     let mut instance = plugin::loaded(b"").await;
     for ((kind, method, args), answer) in jobs.iter().zip(answers) {
@@ -214,12 +214,13 @@ async fn every_method_answers_as_the_python_runner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn settings_reach_the_runner_and_bad_settings_fail_load() {
     let (method, output_type) = sample_method();
-    let mut instance = plugin::loaded(&plugin::settings("Hi")).await;
+    let settings = plugin::settings("Hi");
+    let mut instance = plugin::loaded(&settings).await;
     if output_type != 1 {
-        let (result, _) = instance
-            .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
-            .await;
-        assert_eq!(plugin::message_of(&result.expect("run")), "Hi, Ada!");
+        let args = plugin::args("Ada");
+        let expected = plugin::python_results(&settings, &method, std::slice::from_ref(&args));
+        let (result, _) = instance.run(&args, Metadata::new(), Some(&method)).await;
+        assert_eq!(result.map(|r| hex(&r)), Ok(expected[0].clone()));
     }
     let mut broken = plugin::library().instance().unwrap();
     let error = broken
@@ -292,27 +293,30 @@ async fn a_cancelled_token_stops_the_job() {
 /// Cancelled while the host holds back the second chunk: the stream ends there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_during_a_stream_stops_it_at_the_next_chunk() {
-    // The sample method streams word by word; placeholders stream a single chunk.
-    let (method, kind) = sample_method();
-    if kind == 0 {
-        return; // a non-streaming sample has no stream to cancel
-    }
+    // The first streaming method that streams these args in several chunks (the sample streams
+    // word by word; placeholders stream a single chunk, which leaves nothing to cancel).
     let mut instance = plugin::loaded(b"").await;
     let name = "many words make many chunks for this test";
-    let full = instance
-        .run_stream(
-            &plugin::args(name),
-            Metadata::new(),
-            Some(&method),
-            16,
-            |_| {},
-        )
-        .await;
-    assert!(
-        full.end.is_ok() && full.chunks.len() > 3,
-        "{} chunks",
-        full.chunks.len()
-    );
+    let mut chosen = None;
+    for (method, _) in methods().into_iter().filter(|(_, kind)| *kind != 0) {
+        instance.new_token();
+        let full = instance
+            .run_stream(
+                &plugin::args(name),
+                Metadata::new(),
+                Some(&method),
+                16,
+                |_| {},
+            )
+            .await;
+        if full.end.is_ok() && full.chunks.len() > 3 {
+            chosen = Some((method, full));
+            break;
+        }
+    }
+    let Some((method, full)) = chosen else {
+        return;
+    };
 
     let handle = std::sync::Arc::new(instance.new_token());
     let canceller = handle.clone();
@@ -347,17 +351,16 @@ async fn two_instances_run_concurrently_without_mixing_results() {
     for worker in 0..2 {
         let method = method.clone();
         tasks.push(tokio::spawn(async move {
-            let mut instance = plugin::loaded(&plugin::settings(&format!("W{worker}"))).await;
-            for job in 0..200 {
+            let settings = plugin::settings(&format!("W{worker}"));
+            let args: Vec<Vec<u8>> = (0..200)
+                .map(|job| plugin::args(&format!("{worker}-{job}")))
+                .collect();
+            let expected = plugin::python_results(&settings, &method, &args);
+            let mut instance = plugin::loaded(&settings).await;
+            for (args, expected) in args.iter().zip(expected) {
                 instance.new_token();
-                let name = format!("{worker}-{job}");
-                let (result, _) = instance
-                    .run(&plugin::args(&name), Metadata::new(), Some(&method))
-                    .await;
-                assert_eq!(
-                    plugin::message_of(&result.unwrap()),
-                    format!("W{worker}, {name}!")
-                );
+                let (result, _) = instance.run(args, Metadata::new(), Some(&method)).await;
+                assert_eq!(result.map(|r| hex(&r)), Ok(expected));
             }
         }));
     }
@@ -369,6 +372,14 @@ async fn two_instances_run_concurrently_without_mixing_results() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
     let (method, kind) = sample_method();
+    let names: Vec<Vec<u8>> = (0..1000)
+        .map(|n| plugin::args(&format!("job {n}")))
+        .collect();
+    let expected = if kind == 1 {
+        Vec::new()
+    } else {
+        plugin::python_results(b"", &method, &names)
+    };
     let mut instance = plugin::loaded(b"").await;
     let job = async |instance: &mut support::v2_host::Instance, n: usize| {
         instance.new_token();
@@ -388,10 +399,7 @@ async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
             let (result, _) = instance
                 .run(&plugin::args(&name), Metadata::new(), Some(&method))
                 .await;
-            assert_eq!(
-                plugin::message_of(&result.unwrap()),
-                format!("Hello, {name}!")
-            );
+            assert_eq!(result.map(|r| hex(&r)), Ok(expected[n].clone()));
         }
     };
     for n in 0..200 {

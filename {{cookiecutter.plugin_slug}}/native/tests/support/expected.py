@@ -1,7 +1,8 @@
 """Answer jobs with the Python runner directly, for comparison with the bridge.
 
-Reads a JSON list of jobs on stdin (``{"kind": "run"|"stream", "method", "args"}``, args in
-hex) and prints, for each, ``{"result", "chunks", "error", "metadata"}`` the way the bridge
+Reads ``{"settings", "jobs"}`` on stdin, settings in hex and jobs a list of
+``{"kind": "run"|"stream", "method", "args"}`` (args in hex); loads the runner with the settings
+and prints, for each, ``{"result", "chunks", "error", "metadata"}`` the way the bridge
 reports it: a ``PluginError`` by its message, any other exception as ``Type: message``.
 """
 
@@ -14,10 +15,11 @@ def main(package: str) -> None:
     (point,) = [e for e in entry_points(group="jobworkerp.plugins") if e.module == package]
     factory = point.load()
     plugin_error = sys.modules[package].PluginError
+    request = json.load(sys.stdin)
     runner = factory()
-    runner.load(b"")
+    runner.load(bytes.fromhex(request["settings"]))
     answers = []
-    for job in json.load(sys.stdin):
+    for job in request["jobs"]:
         args = bytes.fromhex(job["args"])
         chunks: list[str] = []
         answer: dict[str, object] = {"result": None, "chunks": chunks, "error": None}

@@ -1,5 +1,7 @@
-//! What the tests expect of this plugin: its library, its Python twin, its sample args.
-//! Edit this file (not `v2_host.rs`) when the runner's protos or sample work change.
+//! What the tests expect of this plugin: its library, its Python twin, its args.
+//! The tests take their expectations from the Python runner and the build's identity, so the
+//! author's own protos and methods need no edit here. One assumption is left: `args` writes a
+//! string in field 1, which the args messages must accept (edit `args` if yours do not).
 #![allow(dead_code)]
 
 use super::v2_host::{Instance, Library, built_library};
@@ -32,7 +34,7 @@ pub async fn loaded(settings: &[u8]) -> Instance {
     instance
 }
 
-/// The sample args message: `string name = 1`.
+/// Args whose string field 1 is `name` (the sample's `string name = 1`).
 pub fn args(name: &str) -> Vec<u8> {
     string_field(1, name)
 }
@@ -111,15 +113,16 @@ pub struct Job<'a> {
     pub args: Vec<u8>,
 }
 
-/// What the Python runner answers, job by job (see support/expected.py).
-pub fn python_answers(jobs: &[Job<'_>]) -> Vec<serde_json::Value> {
-    let request: Vec<serde_json::Value> = jobs
+/// What the Python runner, loaded with `settings`, answers, job by job (see support/expected.py).
+pub fn python_answers(settings: &[u8], jobs: &[Job<'_>]) -> Vec<serde_json::Value> {
+    let jobs: Vec<serde_json::Value> = jobs
         .iter()
         .map(|job| {
-            let hex: String = job.args.iter().map(|byte| format!("{byte:02x}")).collect();
-            serde_json::json!({"kind": job.kind, "method": job.method, "args": hex})
+            let args = hex(&job.args);
+            serde_json::json!({"kind": job.kind, "method": job.method, "args": args})
         })
         .collect();
+    let request = serde_json::json!({"settings": hex(settings), "jobs": jobs});
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/expected.py");
     let mut child = Command::new(BUILD_PYTHON)
         .arg(script)
@@ -136,6 +139,28 @@ pub fn python_answers(jobs: &[Job<'_>]) -> Vec<serde_json::Value> {
     let output = child.wait_with_output().expect("python answers");
     assert!(output.status.success());
     serde_json::from_slice(&output.stdout).expect("answers JSON")
+}
+
+/// The Python runner's results (hex) of `run` jobs of `method`, one per args: what the bridge
+/// must answer, whatever the plugin's protos and logic are.
+pub fn python_results(settings: &[u8], method: &str, args: &[Vec<u8>]) -> Vec<String> {
+    let jobs: Vec<Job<'_>> = args
+        .iter()
+        .map(|args| Job {
+            kind: "run",
+            method: Some(method),
+            args: args.clone(),
+        })
+        .collect();
+    python_answers(settings, &jobs)
+        .iter()
+        .map(|answer| {
+            let result = answer["result"].as_str();
+            result
+                .unwrap_or_else(|| panic!("{method}: {}", answer["error"]))
+                .to_string()
+        })
+        .collect()
 }
 
 pub fn hex(bytes: &[u8]) -> String {
