@@ -285,3 +285,9 @@ def test_the_readme_client_snippet_feeds_the_method(fed: Fed) -> None:
     assert 'delta: "2 words"' in done.stdout and 'delta: "3 words"' in done.stdout, done.stdout
     assert 'message: "Hi, Ada! 3 words."' in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("end {"), done.stdout
+
+
+def test_the_fed_render_s_crate_passes_its_own_tests_and_lints(fed: Fed) -> None:
+    """The bridge's crate tests take the method table as it is, a feed method included."""
+    fed.bridge.test("--", "--test-threads=2")
+    fed.bridge.cargo("clippy", "--all-targets", "--", "-D", "warnings")
