@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.jobworkerp_grpc import first_string
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import Bridge, library_path, prepare_bridge
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
@@ -128,18 +129,7 @@ def wait_result(server: JobWorkerP, job_id: str, limit: float = 60) -> dict[str,
 
 def message_of(record: Mapping[str, Any]) -> str:
     """The ``message`` (field 1) of a stored successful result, whose output is the raw bytes."""
-    data = str(record.get("output", "")).encode("utf-8", "surrogateescape")
-    if data[:1] != b"\x0a":
-        return ""
-    length, shift, index = 0, 0, 1
-    while index < len(data):
-        byte = data[index]
-        index += 1
-        length |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
-    return data[index : index + length].decode("utf-8", "replace")
+    return first_string(str(record.get("output", "")).encode("utf-8", "surrogateescape"))
 
 
 def server_pid(server: JobWorkerP) -> int:
