@@ -26,6 +26,7 @@ from tests import jobworkerp_grpc
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import VENDOR, Bridge, cargo, prepare_bridge
 from tests.test_native_bridge import register
+from tests.v2_library import Worker
 
 pytestmark = [
     pytest.mark.real_server,
@@ -140,11 +141,20 @@ def test_a_worker_without_use_static_gets_no_feed_and_says_so(fed: Fed) -> None:
     """The server takes the call but sets a feed up for use_static workers only."""
     worker = "text-kit-feed-plain"
     fed.server.client(
-        "worker", "create", "-n", worker, "-d", "d", "-r", fed.runner_id, "-s", "{}"
+        "worker", "create", "-n", worker, "-d", "d", "-r", fed.runner_id, "-s", "{}",
+        "--store-failure",
     )  # fmt: skip
     outcome = fed.send(worker, TEXTS)
     assert outcome.chunks == []
-    error = (outcome.trailer or {}).get("jobworkerp.plugin.run_stream_error", outcome.details)
+    if outcome.trailer is not None:
+        error = outcome.trailer.get("jobworkerp.plugin.run_stream_error", "")
+    else:
+        # The server answers either way: an End trailer with the plugin's error, or a failed
+        # call ("Job execution error") whose stored result carries it.
+        assert outcome.code is not None and outcome.job_id, outcome
+        stored = Worker(fed.server, worker)._stored("list-by-job-id", "-j", outcome.job_id)
+        assert stored["status"] != "SUCCESS", stored
+        error = str(stored["output"])
     assert "takes a feed, and this job has none" in error, outcome
     assert "use_static" in error
     print(f"worker without use_static: call ended {outcome.code}, End trailer error: {error!r}")
