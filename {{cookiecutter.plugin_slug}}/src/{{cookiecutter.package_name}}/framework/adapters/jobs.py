@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..runtime.base import PluginPackage
-from ..runtime.contract import MultiMethodPluginRunner, PluginError, accepts_run
+from ..runtime.contract import MultiMethodPluginRunner, PluginError, accepts_run, error_text
 
 
 @dataclass(frozen=True)
@@ -44,17 +44,6 @@ class _Failed(Exception):
     def __init__(self, answer: Answer) -> None:
         super().__init__(answer.error)
         self.answer = answer
-
-
-def _error_text(error: BaseException, during: str) -> str:
-    """A plugin's error as JobWorkerP reports it: a PluginError's message, else a panic."""
-    if isinstance(error, PluginError):
-        return error.message
-    try:
-        text = str(error)
-    except Exception:  # an exception whose message cannot be turned into text
-        text = "(the error's message could not be read)"
-    return f"plugin runner panicked: {type(error).__name__} in {during}: {text}"
 
 
 class Instance:
@@ -110,7 +99,7 @@ class Instance:
             try:
                 plugin.load(self._settings)
             except BaseException as error:
-                reason = _error_text(error, "load()")
+                reason = error_text(error, "load()")
                 raise _Failed(
                     Answer(
                         "FATAL_ERROR",
@@ -154,5 +143,5 @@ class _Job:
             if isinstance(error, PluginError) and error.error_type is None:
                 metadata = dict(error.metadata)
             raise _Failed(
-                Answer("OTHER_ERROR", metadata=metadata, error=_error_text(error, during))
+                Answer("OTHER_ERROR", metadata=metadata, error=error_text(error, during))
             ) from None

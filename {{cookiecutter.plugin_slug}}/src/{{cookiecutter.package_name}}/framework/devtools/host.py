@@ -53,7 +53,13 @@ from dataclasses import dataclass, field
 from time import perf_counter, sleep
 from typing import Any
 
-from ..runtime.contract import DEFAULT_METHOD_NAME, MethodSchema, PluginError, StreamingOutputType
+from ..runtime.contract import (
+    DEFAULT_METHOD_NAME,
+    MethodSchema,
+    PluginError,
+    StreamingOutputType,
+    error_text,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -309,7 +315,7 @@ def _request_cancellation(
     try:
         instance.cancel(0, owner)
     except BaseException as error:
-        LOG.debug("ignored: %s", _describe_error(error, "cancel()"))
+        LOG.debug("ignored: %s", error_text(error, "cancel()"))
 
 
 # Failures and what the jobs report -----------------------------------------------------------
@@ -325,23 +331,13 @@ class _Failed(Exception):
         self.metadata = dict(metadata)
 
 
-def _describe_error(error: BaseException, during: str) -> str:
-    if isinstance(error, PluginError):
-        return error.message
-    try:
-        text = str(error)
-    except Exception:  # an exception whose message cannot be turned into text
-        text = "(the error's message could not be read)"
-    return f"plugin runner panicked: {type(error).__name__} in {during}: {text}"
-
-
 def _plugin_failure(error: BaseException, during: str, metadata: Mapping[str, str]) -> _Failed:
     """What a call that raised ends its job with: ``OTHER_ERROR``."""
     # A PluginError carries the map the plugin returned with it; a converted exception is a
     # panic, which keeps the job's metadata.
     if isinstance(error, PluginError) and error.error_type is None:
         metadata = error.metadata
-    return _Failed(ResultStatus.OTHER_ERROR, _describe_error(error, during), metadata)
+    return _Failed(ResultStatus.OTHER_ERROR, error_text(error, during), metadata)
 
 
 def _is_result(value: object) -> bool:
@@ -421,7 +417,7 @@ class _EntryPoint:
         except _Overran:
             reason = f"the constructor took longer than {self.timeout:g} s"
         except BaseException as error:
-            reason = _describe_error(error, "the constructor")
+            reason = error_text(error, "the constructor")
         instance.stop()
         raise _Failed(
             ResultStatus.FATAL_ERROR, f"error in loading runner {self.name}: {reason}", {}
@@ -456,7 +452,7 @@ class _Pool:
                 instance.cancel()  # recycle: request_cancellation on the idle instance
                 return instance
             except BaseException as error:
-                LOG.warning("dropping a pooled instance: %s", _describe_error(error, "cancel()"))
+                LOG.warning("dropping a pooled instance: %s", error_text(error, "cancel()"))
                 self._drop(instance)
         try:
             return self._new_loaded(job, token)
@@ -776,7 +772,7 @@ class _StreamLoop:
                     break
                 sender.send(piece)
         except BaseException as error:  # the feed's failure is the plugin's, reported as such
-            self.result.warnings.append(_describe_error(error, "the feed"))
+            self.result.warnings.append(error_text(error, "the feed"))
         finally:
             with contextlib.suppress(BaseException):
                 sender.close()
@@ -846,7 +842,7 @@ class _StreamLoop:
             raise _Stopped(StreamEnd.TOKEN) from None
         except BaseException as error:
             # JobWorkerP logs the error and ends the stream.
-            self.result.warnings.append(_describe_error(error, during))
+            self.result.warnings.append(error_text(error, during))
             raise _Stopped(StreamEnd.ERROR) from None
 
     def _wrong_type(self, during: str, value: object, expected: str) -> StreamEnd:
@@ -918,7 +914,7 @@ class Host:
         except _Overran:
             raise HostError(f"the schema read took longer than {limit:g} s") from None
         except BaseException as error:
-            raise HostError(_describe_error(error, "a schema read")) from None
+            raise HostError(error_text(error, "a schema read")) from None
         finally:
             instance.stop()
         if not isinstance(info.methods, dict):

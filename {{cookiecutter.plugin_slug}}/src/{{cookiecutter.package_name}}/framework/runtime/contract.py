@@ -71,6 +71,18 @@ class PluginError(Exception):
         return cls(f"{kind} in {during}: {text}", error_type=kind)
 
 
+def error_text(error: BaseException, during: str) -> str:
+    """A plugin's error as JobWorkerP reports it: a ``PluginError``'s message, else a panic
+    naming the exception and the call it came from."""
+    if isinstance(error, PluginError):
+        return error.message
+    try:
+        text = str(error)
+    except Exception:  # an exception whose message cannot be turned into text
+        text = "(the error's message could not be read)"
+    return f"plugin runner panicked: {type(error).__name__} in {during}: {text}"
+
+
 # The rules below are written once here and used by the runtime, the tools and the checks.
 
 
