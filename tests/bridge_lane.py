@@ -25,7 +25,7 @@ from typing import Any
 
 from tests.jobworkerp_grpc import first_string
 from tests.jobworkerp_server import JobWorkerP
-from tests.native_support import Bridge, library_path, prepare_bridge
+from tests.native_support import Bridge, prepare_bridge
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
 from tests.plugin_faults import FAULTS
 from tests.v2_library import Worker, json_values, register, static_worker
@@ -48,7 +48,7 @@ def build_lane(server: JobWorkerP, folder: Path, package: str, runner: str) -> t
         **{**FAULT_ANSWERS, "plugin_slug": package.replace("_", "-"), "package_name": package},
     )
     bridge.cargo("build")
-    return bridge, register(server, library_path(package), folder, runner)
+    return bridge, register(server, bridge.library, folder, runner)
 
 
 def queued_worker(

@@ -96,8 +96,20 @@ def cargo_run(
     return result, seconds
 
 
-def library_path(package: str, profile: str = "debug") -> Path:
-    return TARGET_DIR / profile / f"lib{package}.so"
+def keep_library(target: Path, package: str, profile: str, project: Path) -> Path:
+    """Copies the library cargo just built out of the shared ``target`` folder, beside
+    ``project``, and returns the copy. Every render of one package name builds to the same path
+    there (a test's broken variant of a plugin, say), so a test registers its own crate's copy.
+    """
+    kept = kept_library(package, profile, project)
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(target / profile / kept.name, kept)
+    return kept
+
+
+def kept_library(package: str, profile: str, project: Path) -> Path:
+    """Where ``keep_library`` keeps the ``profile`` library of the crate in ``project``."""
+    return project.parent / f"{project.name}-built" / profile / f"lib{package}.so"
 
 
 @dataclass
@@ -110,10 +122,22 @@ class Bridge:
     def native(self) -> Path:
         return self.project / "native"
 
+    @property
+    def library(self) -> Path:
+        """The bridge library of the last ``cargo build`` (see ``keep_library``)."""
+        return kept_library(self.package, "debug", self.native)
+
+    def release_library(self) -> Path:
+        self.cargo("build", "--release")
+        return kept_library(self.package, "release", self.native)
+
     def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
         # The patch goes before any `--`, which starts the test binaries' own options.
         command, *rest = arguments
         _, seconds = cargo_run([command, *patch_options(), *rest], self.native, self.venv, env)
+        if command == "build":
+            profile = "release" if "--release" in rest else "debug"
+            keep_library(TARGET_DIR, self.package, profile, self.native)
         return seconds
 
     def test(self, *arguments: str, env: dict[str, str] | None = None) -> None:

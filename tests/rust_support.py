@@ -22,6 +22,8 @@ from tests.native_support import (
     GIT_SOURCE,
     VENDOR,
     cargo_run,
+    keep_library,
+    kept_library,
     patch_options,
     write_lockfile,
 )
@@ -37,17 +39,26 @@ class Crate:
 
     @property
     def library(self) -> Path:
+        """The library of this crate's last ``cargo build`` (see ``keep_library``)."""
+        return kept_library(self.package, "debug", self.project)
+
+    @property
+    def target_library(self) -> Path:
+        """Where cargo writes the debug library, shared by every render of the package name."""
         return RUST_TARGET_DIR / "debug" / f"lib{self.package}.so"
 
     def release_library(self) -> Path:
         self.cargo("build", "--release")
-        return RUST_TARGET_DIR / "release" / f"lib{self.package}.so"
+        return kept_library(self.package, "release", self.project)
 
     def cargo(self, *arguments: str, env: dict[str, str] | None = None) -> float:
         """One cargo command with the vendored ABI patch (before any ``--``); its seconds."""
         command, *rest = arguments
         extra = {"CARGO_TARGET_DIR": str(RUST_TARGET_DIR), **(env or {})}
         _, seconds = cargo_run([command, *patch_options(), *rest], self.project, None, extra)
+        if command == "build":
+            profile = "release" if "--release" in rest else "debug"
+            keep_library(RUST_TARGET_DIR, self.package, profile, self.project)
         return seconds
 
     def output(self, *arguments: str) -> str:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.jobworkerp_server import JobWorkerP
-from tests.native_support import VENDOR, cargo, library_path, prepare_bridge
+from tests.native_support import VENDOR, cargo, prepare_bridge
 from tests.rust_support import render_crate
 from tests.scalable_server import CHANNEL
 from tests.support import build_wheel, run, uv
@@ -102,16 +102,17 @@ class Paths:
 
 def build_paths(folder: Path, release: bool = False) -> Paths:
     """Render, edit and build every path's plugin under ``folder``."""
-    profile = ["--release"] if release else []
     bridge = prepare_bridge(folder / "python", edit_python, **PYTHON_ANSWERS)
     python = bridge.venv / "bin" / "python"
     run([uv(), "pip", "install", "--quiet", "--python", python, "-e", f"{bridge.project}[mcp]"])
     wheel = build_wheel(bridge.project, folder / "dist")
     bridge_library = rust_library = rust_project = None
     if native_available():
-        bridge.cargo("build", *profile)
-        built = library_path(bridge.package, "release" if release else "debug")
-        # A copy: the shared target folder's file is rebuilt by other renders of the package.
+        if release:
+            built = bridge.release_library()
+        else:
+            bridge.cargo("build")
+            built = bridge.library
         bridge_library = folder / "libraries" / built.name
         bridge_library.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(built, bridge_library)

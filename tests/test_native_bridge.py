@@ -29,7 +29,6 @@ from tests.native_support import (
     Bridge,
     cargo,
     cargo_run,
-    library_path,
     prepare_bridge,
 )
 from tests.plugin_faults import ANSWERS as FAULT_ANSWERS
@@ -361,7 +360,7 @@ def register(server: JobWorkerP, bridge: Bridge, folder: Path, runner: str, work
     session's MCP_SERVER runner of the same name would then meet.
     """
     library = folder / f"lib{bridge.package}.so"
-    shutil.copy(library_path(bridge.package), library)
+    shutil.copy(bridge.library, library)
     server.client(
         "runner",
         "create",

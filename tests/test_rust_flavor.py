@@ -79,7 +79,7 @@ def test_the_library_test_rebuilds_a_stale_library(rust_crate: Crate, tmp_path: 
     runner.write_text(text.replace(name, 'const NAME: &str = "StaleEdited";'), "utf-8")
     printed = crate.output("test", "--test", "library")
     passed(printed, "the_library_names_the_table_s_runner_and_methods")
-    assert b"StaleEdited" in crate.library.read_bytes()
+    assert b"StaleEdited" in crate.target_library.read_bytes()
 
 
 def test_the_rust_defaults_pass_clippy_and_rustfmt(rust_crate: Crate) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.jobworkerp_server import JobWorkerP
-from tests.native_support import VENDOR, Bridge, cargo, library_path, prepare_bridge
+from tests.native_support import VENDOR, Bridge, cargo, prepare_bridge
 from tests.rust_support import Crate, add_blocking_edit, add_slow_edit, render_crate
 from tests.v2_library import (
     QUICK_SECONDS,
@@ -107,7 +107,7 @@ def test_the_bridge_answers_every_scenario_as_the_rust_plugin_does(
     jobworkerp: JobWorkerP, rust_slow: Crate, bridge_slow: Bridge, tmp_path: Path
 ) -> None:
     rust = outcomes(jobworkerp, rust_slow.library, tmp_path, "RustTwin")
-    bridge = outcomes(jobworkerp, library_path(bridge_slow.package), tmp_path, "BridgeTwin")
+    bridge = outcomes(jobworkerp, bridge_slow.library, tmp_path, "BridgeTwin")
     assert list(rust) == list(bridge)
     differing = {
         name: (rust[name].normal(), bridge[name].normal())

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.jobworkerp_server import JobWorkerP
-from tests.native_support import VENDOR, Bridge, cargo, library_path, prepare_bridge
+from tests.native_support import VENDOR, Bridge, cargo, prepare_bridge
 from tests.v2_library import Worker
 
 pytestmark = [
@@ -52,7 +52,7 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Bridge:
 
 def server_worker(server: JobWorkerP, bridge: Bridge, folder: Path) -> Worker:
     library = folder / f"lib{PACKAGE}.so"
-    library.write_bytes(library_path(PACKAGE).read_bytes())
+    library.write_bytes(bridge.library.read_bytes())
     server.client(
         "runner", "create", "-n", "StreamErrors", "-d", "t", "-r", "PLUGIN",
         "--definition", str(library),
