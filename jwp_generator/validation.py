@@ -639,16 +639,6 @@ def check_answers(answers: Mapping[str, object]) -> list[Problem]:
                 else feed_example(texts["feed_methods"], texts["methods"])
             )
             problems.append(Problem("feed_methods", texts["feed_methods"], sentence, example, code))
-        if texts.get("language") == "rust" and texts["feed_methods"].strip():
-            problems.append(
-                Problem(
-                    "feed_methods",
-                    texts["feed_methods"],
-                    "is for the Python flavor only: the Rust flavor has no feed methods yet",
-                    "",
-                    "feed-python-only",
-                )
-            )
     if "author_email" in texts and (failure := email_failure(texts["author_email"])):
         problems.append(
             Problem(

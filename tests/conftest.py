@@ -104,6 +104,7 @@ LONG_FILES = (
     "test_rust_author_edit.py",
     "test_bridge_faults.py",
     "test_bridge_soak.py",
+    "test_rust_feed.py",
     "test_method_table.py",
     "test_update.py",
     "test_stream_errors.py",

@@ -57,31 +57,32 @@ def test_the_python_flavor_has_none_of_the_rust_flavor_s_files(tmp_path: Path) -
     assert (project / "pyproject.toml").is_file()
 
 
-@pytest.mark.parametrize("streaming_mode", ["both", "non_streaming", "streaming"])
-def test_both_flavors_write_the_same_proto_files(tmp_path: Path, streaming_mode: str) -> None:
-    answers = {"streaming_mode": streaming_mode}
+@pytest.mark.parametrize(
+    ("streaming_mode", "feed_methods"),
+    [("both", ""), ("non_streaming", ""), ("streaming", "count_words")],
+)
+def test_both_flavors_write_the_same_proto_files(
+    tmp_path: Path, streaming_mode: str, feed_methods: str
+) -> None:
+    answers = {"streaming_mode": streaming_mode, "feed_methods": feed_methods}
     python = rendered(tmp_path, "python", **answers)
     rust = rendered(tmp_path, "rust", **answers)
     python_protos = tree(python / "src" / "text_kit" / "protos")
     python_protos = {name: text for name, text in python_protos.items() if name.endswith(".proto")}
-    assert sorted(python_protos) == [
-        "count_words_args.proto",
-        "count_words_result.proto",
-        "run_args.proto",
-        "run_result.proto",
-        "settings.proto",
-    ]
+    feed_files = [f"{name}_feed.proto" for name in [feed_methods] if name]
+    assert sorted(python_protos) == sorted(
+        [
+            "count_words_args.proto",
+            "count_words_result.proto",
+            *feed_files,
+            "run_args.proto",
+            "run_result.proto",
+            "settings.proto",
+        ]
+    )
+    for name in feed_files:
+        assert b"message CountWordsFeed {" in python_protos[name]
     assert differences(python_protos, tree(rust / "protos")) == []
-
-
-def test_the_rust_flavor_refuses_feed_methods_and_writes_nothing(tmp_path: Path) -> None:
-    answers = {**ANSWERS, "language": "rust", "streaming_mode": "streaming"}
-    result = render_cli(tmp_path / "out", {**answers, "feed_methods": "count_words"}, SKIP)
-    assert result.returncode != 0
-    printed = result.stdout + result.stderr
-    assert "feed_methods = 'count_words'" in printed, printed
-    assert "[feed-python-only]" in printed, printed
-    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
 def test_the_rust_default_description_names_rust(tmp_path: Path) -> None:

@@ -7,11 +7,15 @@
 //! the compiled protos: identity and schemas, every method with sample args (each field of the
 //! args message filled), output types from the rows, a stream's last chunk holding every field
 //! of the plain answer, the default method, unknown methods and bad args refused (before the
-//! first chunk), cancellation, a stalled stream's timeout, and concurrent instances.
+//! first chunk), cancellation, a stalled stream's timeout, and concurrent instances. A feed
+//! row (client stream) is fed sample items (each field of its feed message filled): its schema
+//! carries the feed proto and only it accepts a feed channel; a job of it without one is
+//! refused; its input ends by the final item and by the host closing the channel; it reads
+//! every item; bad feed data fails it; a cancel during a feed ends it.
 //!
 //! The sample args suit a method that accepts any value; give others with [`Contract::args`].
 
-pub use super::host::{Host, Streamed};
+pub use super::host::{Fed, Feeding, Host, Streamed};
 use super::protos;
 pub use super::samples::sample_args;
 use super::samples::{holds_every_field, sample};
@@ -83,6 +87,7 @@ impl<R: Runner> Contract<R> {
                 ("the default method", self.default_method().await),
                 ("refusals", self.refusals().await),
                 ("cancellation", self.cancellation().await),
+                ("feeds", self.feeds().await),
                 ("a stalled stream's timeout", self.stalled_stream().await),
                 ("concurrent instances", self.concurrency().await),
             ];
@@ -104,6 +109,26 @@ impl<R: Runner> Contract<R> {
         }
         let (message, _) = protos::first_message(row.args_file())?;
         Ok(sample(message, 0))
+    }
+
+    /// Sample feed items of a feed row, the last one final.
+    fn feeding_of(row: &Row<R>, count: usize) -> Result<Feeding, String> {
+        let file = row.feed_file().ok_or("a feed of a row that takes none")?;
+        let (message, _) = protos::first_message(file)?;
+        Ok(Feeding {
+            items: vec![sample(message, 0); count],
+            last_is_final: true,
+            ..Feeding::default()
+        })
+    }
+
+    /// A fed job of `row` with `feeding`, within the suite's patience.
+    async fn fed(&self, host: &mut Host<R>, row: &Row<R>, feeding: Feeding) -> Result<Fed, String> {
+        let args = self.args_of(row)?;
+        let job = host.feed_bytes(args, Some(&row.name), feeding);
+        tokio::time::timeout(PATIENCE, job)
+            .await
+            .map_err(|_| format!("'{}': a fed job did not end", row.name))
     }
 
     async fn loaded(&self) -> Result<Host<R>, String> {
@@ -150,7 +175,24 @@ impl<R: Runner> Contract<R> {
                 schema.description.as_ref() == Some(&row.description),
                 "description",
             )?;
-            expect(!schema.require_client_stream, "no client stream")?;
+            let feed_text = row.feed_file().map(protos::text).transpose()?;
+            expect(
+                schema.require_client_stream == row.feed.is_some(),
+                "require_client_stream is set for a feed row only",
+            )?;
+            expect(
+                schema.client_stream_data_proto.as_deref() == feed_text,
+                "client_stream_data_proto is the feed proto",
+            )?;
+            let using = Some(row.name.as_str());
+            expect(
+                plugin.supports_client_stream(using) == row.feed.is_some(),
+                "supports_client_stream() for a feed row only",
+            )?;
+            expect(
+                plugin.client_stream_data_proto(using).as_deref() == feed_text,
+                "client_stream_data_proto() is the feed proto",
+            )?;
             let found = json_schemas
                 .get(&row.name)
                 .ok_or("a row without JSON Schemas")?;
@@ -159,6 +201,16 @@ impl<R: Runner> Contract<R> {
             schema_fits(&json.args_schema, protos::first_message(row.args_file())?.0)?;
             let result = json.result_schema.unwrap_or_default();
             schema_fits(&result, protos::first_message(row.result_file())?.0)?;
+            match row.feed_file() {
+                Some(file) => {
+                    let feed = json.client_stream_data_schema.unwrap_or_default();
+                    schema_fits(&feed, protos::first_message(file)?.0)?;
+                }
+                None => expect(
+                    json.client_stream_data_schema.is_none(),
+                    "no feed schema for a row without a feed",
+                )?,
+            }
         }
         Ok(())
     }
@@ -180,6 +232,12 @@ impl<R: Runner> Contract<R> {
     /// One job of `row`, plain when it answers, else streamed: the result, or the last chunk.
     async fn one_job(&self, host: &mut Host<R>, row: &Row<R>) -> Result<Vec<u8>, String> {
         host.new_token();
+        if row.feed.is_some() {
+            let fed = self.fed(host, row, Self::feeding_of(row, 3)?).await?;
+            fed.streamed.end?;
+            let last = fed.streamed.chunks.last().cloned();
+            return last.ok_or("a fed stream without a chunk".into());
+        }
         let args = self.args_of(row)?;
         if row.answer.is_some() {
             return host
@@ -199,6 +257,10 @@ impl<R: Runner> Contract<R> {
     async fn every_method(&self) -> Result<(), String> {
         let mut host = self.loaded().await?;
         for row in Self::rows() {
+            if row.feed.is_some() {
+                self.one_job(&mut host, &row).await?;
+                continue;
+            }
             let name = &row.name;
             let args = self.args_of(&row)?;
             let mut answer = None;
@@ -258,7 +320,14 @@ impl<R: Runner> Contract<R> {
         let row = &rows[default.unwrap_or(0)];
         let args = self.args_of(row)?;
         host.new_token();
-        let answered = if row.answer.is_some() {
+        let answered = if row.feed.is_some() {
+            let fed = host
+                .feed_bytes(args, None, Self::feeding_of(row, 3)?)
+                .await
+                .streamed;
+            let last = fed.chunks.last().cloned().unwrap_or_default();
+            fed.end.map(|_| last)
+        } else if row.answer.is_some() {
             host.run_bytes(args, Metadata::new(), None).await.0
         } else {
             let streamed = host.stream_bytes(args, None, 16).await;
@@ -324,12 +393,135 @@ impl<R: Runner> Contract<R> {
                 let job = host.run_bytes(args.clone(), Metadata::new(), Some(&row.name));
                 expect(job.await.0 == Err(CANCELLED.into()), "a cancelled job")?;
             }
+            if row.feed.is_some() {
+                host.new_token().cancel();
+                let fed = self
+                    .fed(&mut host, &row, Self::feeding_of(&row, 3)?)
+                    .await?;
+                expect(
+                    fed.streamed.end == Err(CANCELLED.into()),
+                    "a cancelled feed",
+                )?;
+                expect(
+                    fed.streamed.chunks.is_empty(),
+                    "a chunk of a cancelled feed",
+                )?;
+            }
             if row.stream.is_some() {
                 host.new_token().cancel();
                 let streamed = host.stream_bytes(args, Some(&row.name), 16).await;
                 expect(streamed.end == Err(CANCELLED.into()), "a cancelled stream")?;
                 expect(streamed.chunks.is_empty(), "a chunk of a cancelled stream")?;
             }
+            self.one_job(&mut host, &row).await?;
+        }
+        Ok(())
+    }
+
+    /// The client-stream rules of every feed row, and no feed channel for any other row.
+    async fn feeds(&self) -> Result<(), String> {
+        let mut host = self.loaded().await?;
+        for row in Self::rows() {
+            let name = &row.name;
+            let using = Some(name.as_str());
+            if row.feed.is_none() {
+                let channel = host.plugin.setup_client_stream_channel_v2(using).await;
+                expect(
+                    channel.is_none(),
+                    "a feed channel for a method without a feed",
+                )?;
+                continue;
+            }
+            let refused = |error: Option<String>, what: &str| {
+                let error = error.ok_or(format!("'{name}' ran {what}"))?;
+                expect(error.contains("takes a client stream"), &error)
+            };
+            let args = self.args_of(&row)?;
+            host.new_token();
+            let streamed = host.stream_bytes(args.clone(), using, 16).await;
+            refused(streamed.end.err(), "without a feed channel")?;
+            expect(streamed.chunks.is_empty(), "a chunk of a refused feed job")?;
+            host.new_token();
+            let run = host.run_bytes(args.clone(), Metadata::new(), using).await;
+            refused(run.0.err(), "as a plain job")?;
+            // A channel another method's job set up does not serve this one.
+            for other in Self::rows().iter().filter(|other| other.name != *name) {
+                host.new_token();
+                let set_up = host
+                    .plugin
+                    .setup_client_stream_channel_v2(Some(&other.name));
+                let _channel = set_up.await;
+                let streamed = host.stream_bytes(args.clone(), using, 16).await;
+                refused(streamed.end.err(), "with another method's feed channel")?;
+            }
+
+            // The input ends by the final item while the host still holds the channel...
+            host.new_token();
+            let mut feeding = Self::feeding_of(&row, 3)?;
+            feeding.hold_open = true;
+            let fed = self.fed(&mut host, &row, feeding).await?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}' fed: {error}"))?;
+            expect(fed.delivered == 3, "every item reaches the plugin")?;
+            expect(
+                !fed.streamed.chunks.is_empty(),
+                "a fed stream without a chunk",
+            )?;
+            for chunk in &fed.streamed.chunks {
+                (row.decodes_result)(chunk)?;
+            }
+            // ...and when the host lets go of the channel without a final item.
+            host.new_token();
+            let mut feeding = Self::feeding_of(&row, 3)?;
+            feeding.last_is_final = false;
+            let fed = self.fed(&mut host, &row, feeding).await?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}', feed closed: {error}"))?;
+            expect(
+                fed.delivered == 3,
+                "every item of a closed feed reaches the plugin",
+            )?;
+            // A feed longer than every buffer on its way is read to its end.
+            host.new_token();
+            let fed = self
+                .fed(&mut host, &row, Self::feeding_of(&row, 200)?)
+                .await?;
+            fed.streamed
+                .end
+                .map_err(|error| format!("'{name}', a long feed: {error}"))?;
+            expect(fed.delivered == 200, "the handler reads the whole feed")?;
+
+            // Bad feed data fails the job.
+            host.new_token();
+            let feeding = Feeding {
+                items: vec![GARBAGE.to_vec()],
+                last_is_final: true,
+                ..Feeding::default()
+            };
+            let fed = self.fed(&mut host, &row, feeding).await?;
+            let error = fed
+                .streamed
+                .end
+                .err()
+                .ok_or("bad feed data were accepted")?;
+            expect(error.contains("feed data are not a valid"), &error)?;
+
+            // A cancel while the job waits for more input ends it.
+            let handle = host.new_token();
+            let mut feeding = Self::feeding_of(&row, 1)?;
+            feeding.last_is_final = false;
+            feeding.hold_open = true;
+            let cancel = async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                handle.cancel();
+            };
+            let (fed, ()) = tokio::join!(self.fed(&mut host, &row, feeding), cancel);
+            expect(
+                fed?.streamed.end == Err(CANCELLED.into()),
+                "a feed cancelled midway",
+            )?;
             self.one_job(&mut host, &row).await?;
         }
         Ok(())

@@ -1,14 +1,17 @@
 //! A plugin instance driven in-process as JobWorkerP drives one: a token before each job,
-//! `load`, `run`, `run_stream` into a sink the host reads. Through `PluginV2`, without the FFI
-//! layer (`tests/library.rs` checks that layer on the built `.so`).
+//! `load`, `run`, `run_stream` into a sink the host reads, and for a feed method the feed
+//! channel set up before `run_stream` with items sent into it while the job runs. Through
+//! `PluginV2`, without the FFI layer (`tests/library.rs` checks that layer on the built `.so`).
 
 use super::plugin::Plugin;
 use super::table::Runner;
 use jobworkerp_plugin_abi::{
-    CancelToken, FfiCancellationToken, HighLevelSink, OutputSink, OwnedCancelHandle, PluginV2,
+    CancelToken, FfiCancellationToken, HighLevelSink, HighLevelSinkWithFinal, OutputSink,
+    OwnedCancelHandle, PluginV2,
 };
 use prost::Message;
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 type Metadata = HashMap<String, String>;
@@ -114,6 +117,117 @@ impl<R: Runner> Host<R> {
         let chunks = reader.await.unwrap_or_default();
         Streamed { chunks, end }
     }
+}
+
+/// How a host feeds a job: its items, and how the input ends.
+#[derive(Clone, Debug, Default)]
+pub struct Feeding {
+    /// The items' bytes, sent in order.
+    pub items: Vec<Vec<u8>>,
+    /// Whether the last item carries `is_final` (else the input ends only when the host lets
+    /// go of the channel).
+    pub last_is_final: bool,
+    /// Whether the host keeps the channel open after the last item until the job ends (a
+    /// plugin must then end the input by `is_final` alone).
+    pub hold_open: bool,
+    /// A pause before each item, as a client that sends while the job runs.
+    pub pause: Duration,
+}
+
+impl Feeding {
+    /// `items`, the last one final.
+    pub fn of<F: Message>(items: &[F]) -> Self {
+        Self {
+            items: items.iter().map(Message::encode_to_vec).collect(),
+            last_is_final: true,
+            ..Self::default()
+        }
+    }
+}
+
+/// A fed job's chunks, how it ended, and how many items the host could deliver.
+pub struct Fed {
+    pub streamed: Streamed,
+    pub delivered: usize,
+}
+
+impl<R: Runner> Host<R> {
+    /// A streamed job of feed method `method`, its chunks decoded: the items are fed while it
+    /// runs, the last one final.
+    pub async fn feed<A: Message, F: Message, T: Message + Default>(
+        &mut self,
+        method: &str,
+        args: &A,
+        items: &[F],
+    ) -> Result<Vec<T>, String> {
+        self.new_token();
+        let fed = self.feed_bytes(args.encode_to_vec(), Some(method), Feeding::of(items));
+        let fed = fed.await;
+        fed.streamed.end?;
+        let chunks = fed.streamed.chunks.iter();
+        let chunks: Result<Vec<T>, _> = chunks.map(|chunk| T::decode(chunk.as_slice())).collect();
+        chunks.map_err(|error| format!("not a chunk: {error}"))
+    }
+
+    /// A fed job as JobWorkerP runs one: `supports_client_stream`, the channel set up, then
+    /// `run_stream` while a task sends the items. Without a channel (a method that takes no
+    /// feed) the job runs unfed, as the host would run it.
+    pub async fn feed_bytes(
+        &mut self,
+        args: Vec<u8>,
+        using: Option<&str>,
+        feeding: Feeding,
+    ) -> Fed {
+        let channel = if self.plugin.supports_client_stream(using) {
+            self.plugin.setup_client_stream_channel_v2(using).await
+        } else {
+            None
+        };
+        let feeder = channel.map(|channel| {
+            let (done, ended) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(send_feed(
+                HighLevelSinkWithFinal::from_ffi(channel),
+                feeding,
+                ended,
+            ));
+            (task, done)
+        });
+        let streamed = self.stream_bytes(args, using, 16).await;
+        let delivered = match feeder {
+            Some((task, done)) => {
+                let _ = done.send(());
+                task.await.unwrap_or_default()
+            }
+            None => 0,
+        };
+        Fed {
+            streamed,
+            delivered,
+        }
+    }
+}
+
+/// Sends the items; keeps the channel until the job has ended when asked to hold it open.
+/// Returns how many items the plugin's channel took.
+async fn send_feed(
+    channel: HighLevelSinkWithFinal,
+    feeding: Feeding,
+    job_ended: tokio::sync::oneshot::Receiver<()>,
+) -> usize {
+    let count = feeding.items.len();
+    let mut delivered = 0;
+    for (index, item) in feeding.items.into_iter().enumerate() {
+        tokio::time::sleep(feeding.pause).await;
+        let is_final = feeding.last_is_final && index + 1 == count;
+        if channel.send(item, is_final).await.is_err() {
+            break;
+        }
+        delivered += 1;
+    }
+    if feeding.hold_open {
+        let _ = job_ended.await;
+    }
+    delivered
 }
 
 impl<R: Runner> Default for Host<R> {

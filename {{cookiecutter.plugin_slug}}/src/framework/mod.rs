@@ -18,7 +18,7 @@ mod schema;
 mod table;
 
 pub use plugin::Plugin;
-pub use table::{Chunks, Job, Method, MethodTable, OutputType, Runner};
+pub use table::{Chunks, Feed, Job, Method, MethodTable, OutputType, Runner};
 
 /// The method a job without `using` runs (JobWorkerP's `DEFAULT_METHOD_NAME`).
 pub const DEFAULT_METHOD_NAME: &str = "run";

@@ -12,15 +12,22 @@ use super::protos;
 use super::runtime::{run_job, runtime};
 use super::schema::{MethodJsonSchema, MethodSchema};
 use super::table::{Job, MethodTable, Row, Runner, decode};
-use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, PluginV2};
+use jobworkerp_plugin_abi::sink::FinalFeedChunk;
+use jobworkerp_plugin_abi::{CancelToken, HighLevelSink, OutputSinkWithFinal, PluginV2};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+use tokio::sync::mpsc;
+
+/// Feed items the channel holds before the host's send waits (the host's own buffer is 32).
+const FEED_CAPACITY: usize = 32;
 
 pub struct Plugin<R: Runner> {
     table: OnceLock<MethodTable<R>>,
     runner: Option<Arc<R>>,
     token: Option<CancelToken>,
+    /// The receiving end of the feed channel set up for the next job: (method, receiver).
+    feed: Option<(String, mpsc::Receiver<FinalFeedChunk>)>,
 }
 
 impl<R: Runner> Default for Plugin<R> {
@@ -29,6 +36,7 @@ impl<R: Runner> Default for Plugin<R> {
             table: OnceLock::new(),
             runner: None,
             token: None,
+            feed: None,
         }
     }
 }
@@ -64,8 +72,10 @@ impl<R: Runner> Plugin<R> {
                 .to_string(),
             description: Some(row.description.clone()),
             output_type: row.output_type() as i32,
-            require_client_stream: false,
-            client_stream_data_proto: None,
+            require_client_stream: row.feed.is_some(),
+            client_stream_data_proto: row
+                .feed_file()
+                .map(|file| protos::text(file).unwrap_or_default().to_string()),
         }
     }
 
@@ -78,8 +88,14 @@ impl<R: Runner> Plugin<R> {
         MethodJsonSchema {
             args_schema: schema(row.args_file()),
             result_schema: Some(schema(row.result_file())),
-            client_stream_data_schema: None,
+            client_stream_data_schema: row.feed_file().map(schema),
         }
+    }
+
+    /// The row `using` names when it is a feed row.
+    fn feed_row(&self, using: Option<&str>) -> Option<&Row<R>> {
+        let row = self.table().resolve(using).ok()?;
+        row.feed.is_some().then_some(row)
     }
 }
 
@@ -121,6 +137,25 @@ impl<R: Runner> PluginV2 for Plugin<R> {
         Some(map.collect())
     }
 
+    fn supports_client_stream(&self, using: Option<&str>) -> bool {
+        self.feed_row(using).is_some()
+    }
+
+    fn client_stream_data_proto(&self, using: Option<&str>) -> Option<String> {
+        let file = self.feed_row(using)?.feed_file()?;
+        protos::text(file).ok().map(str::to_string)
+    }
+
+    async fn setup_client_stream_channel_v2(
+        &mut self,
+        using: Option<&str>,
+    ) -> Option<OutputSinkWithFinal> {
+        let name = self.feed_row(using)?.name.clone();
+        let (sender, receiver) = mpsc::channel(FEED_CAPACITY);
+        self.feed = Some((name, receiver));
+        Some(OutputSinkWithFinal::from_sender(sender))
+    }
+
     fn set_cancellation_token(&mut self, token: CancelToken) {
         self.token = Some(token);
     }
@@ -145,6 +180,9 @@ impl<R: Runner> PluginV2 for Plugin<R> {
     ) -> (Result<Vec<u8>, String>, HashMap<String, String>) {
         let outcome = async {
             let (runner, row) = self.prepare(using.as_deref())?;
+            if row.feed.is_some() {
+                return Err(feed_only(&row.name));
+            }
             let answer = row.answer.as_ref().ok_or_else(|| {
                 format!(
                     "method '{}' only streams: send it a streaming request",
@@ -164,7 +202,18 @@ impl<R: Runner> PluginV2 for Plugin<R> {
         using: Option<String>,
         output: HighLevelSink,
     ) -> Result<HashMap<String, String>, String> {
+        // A channel set up for this job is this job's alone, whatever happens to it.
+        let feed = self.feed.take();
         let (runner, row) = self.prepare(using.as_deref())?;
+        if let Some(handler) = &row.feed {
+            let items = match feed {
+                Some((method, items)) if method == row.name => items,
+                _ => return Err(feed_only(&row.name)),
+            };
+            let work = handler(runner, &args, items, output, self.job(&metadata))?;
+            run_job(&row.name, work, self.token.clone()).await?;
+            return Ok(metadata);
+        }
         let stream = row.stream.as_ref().ok_or_else(|| {
             format!(
                 "method '{}' does not stream: send it a non-streaming request",
@@ -176,4 +225,12 @@ impl<R: Runner> PluginV2 for Plugin<R> {
         run_job(&row.name, work, self.token.clone()).await?;
         Ok(metadata)
     }
+}
+
+/// Why a feed method's job was refused: it came without a feed channel.
+fn feed_only(method: &str) -> String {
+    format!(
+        "method '{method}' takes a client stream (feed): enqueue it with \
+         EnqueueWithClientStream, on a worker with use_static"
+    )
 }

@@ -6,9 +6,15 @@
 //! handlers: `answer` only is NON_STREAMING, `stream` only is STREAMING, both are BOTH. A
 //! handler of the wrong type is a compile error at its row. A handler that needs its job's
 //! metadata or cancellation token takes a [`Job`] too (`answer_with_job`, `stream_with_job`).
+//!
+//! A feed row (`feed`, `feed_with_job`) takes JobWorkerP's client stream: data a client sends
+//! while the job runs, each item the first message of `protos/<method>_feed.proto`. Its
+//! handler reads the items from a [`Feed`] and streams its results, so the row is STREAMING
+//! and has no other handler.
 
 use super::protos;
 use super::{CANCELLED, DEFAULT_METHOD_NAME};
+use jobworkerp_plugin_abi::sink::FinalFeedChunk;
 use jobworkerp_plugin_abi::{CancelToken, HighLevelSink};
 use prost::{Message, Name};
 use std::collections::{HashMap, HashSet};
@@ -16,6 +22,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// What the author implements: settings handling and the method table.
 pub trait Runner: Sized + Send + Sync + 'static {
@@ -88,11 +95,70 @@ impl<T: Message> Chunks<T> {
     }
 }
 
+/// The items a client feeds a running job, decoded, in the order they were sent. The input
+/// ends with the item the client marks final (`is_final`), or when the server closes the feed
+/// without one; [`Feed::next`] then gives `Ok(None)`. A cancel ends the job at its next
+/// `.await`, so a handler waiting for an item ends too.
+pub struct Feed<F> {
+    items: mpsc::Receiver<FinalFeedChunk>,
+    ended: bool,
+    item: PhantomData<fn() -> F>,
+}
+
+impl<F: Message + Name + Default> Feed<F> {
+    pub(super) fn new(items: mpsc::Receiver<FinalFeedChunk>) -> Self {
+        Self {
+            items,
+            ended: false,
+            item: PhantomData,
+        }
+    }
+
+    /// The next item; `Ok(None)` once the input has ended; an error for bytes that are not an
+    /// `F` (the job then fails through `?`).
+    pub async fn next(&mut self) -> Result<Option<F>, String> {
+        if self.ended {
+            return Ok(None);
+        }
+        match self.items.recv().await {
+            Some((bytes, is_final)) => {
+                if is_final {
+                    self.end();
+                }
+                decode::<F>(&bytes, "feed data").map(Some)
+            }
+            None => {
+                self.end();
+                Ok(None)
+            }
+        }
+    }
+
+    /// After the final item nothing more is read: dropping the receiver tells the server at
+    /// once that a late item has nowhere to go.
+    fn end(&mut self) {
+        self.ended = true;
+        self.items.close();
+    }
+}
+
 /// A job's work, ready to run as a task of the plugin's runtime.
 pub type Work<T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'static>>;
 type AnswerFn<R> = Arc<dyn Fn(Arc<R>, &[u8], Job) -> Result<Work<Vec<u8>>, String> + Send + Sync>;
 type StreamFn<R> =
     Arc<dyn Fn(Arc<R>, &[u8], HighLevelSink, Job) -> Result<Work<()>, String> + Send + Sync>;
+/// A feed row's handler, given its job's feed receiver.
+pub type FeedFn<R> = Arc<
+    dyn Fn(
+            Arc<R>,
+            &[u8],
+            mpsc::Receiver<FinalFeedChunk>,
+            HighLevelSink,
+            Job,
+        ) -> Result<Work<()>, String>
+        + Send
+        + Sync,
+>;
 
 /// One row of the table, with its args type `A` and result type `T`.
 pub struct Method<R, A, T> {
@@ -100,6 +166,7 @@ pub struct Method<R, A, T> {
     description: String,
     answer: Option<AnswerFn<R>>,
     stream: Option<StreamFn<R>>,
+    feed: Option<(FeedFn<R>, String)>, // the handler, and the feed message it decodes
     messages: PhantomData<fn(A) -> T>,
 }
 
@@ -112,6 +179,7 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + Default + 'stat
             description: description.to_string(),
             answer: None,
             stream: None,
+            feed: None,
             messages: PhantomData,
         }
     }
@@ -170,6 +238,45 @@ impl<R: Runner, A: Message + Name + Default, T: Message + Name + Default + 'stat
         }));
         self
     }
+
+    /// The handler of a feed method: the job's args, the items a client feeds it (each an `F`,
+    /// the first message of `protos/<method>_feed.proto`) and the stream its chunks go to.
+    pub fn feed<F, H, Fut>(self, handler: H) -> Self
+    where
+        F: Message + Name + Default + 'static,
+        H: Fn(Arc<R>, A, Feed<F>, Chunks<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        self.feed_with_job(move |runner, args, feed, chunks, _job| {
+            handler(runner, args, feed, chunks)
+        })
+    }
+
+    /// Like `feed`, for a handler that also takes its [`Job`].
+    pub fn feed_with_job<F, H, Fut>(mut self, handler: H) -> Self
+    where
+        F: Message + Name + Default + 'static,
+        H: Fn(Arc<R>, A, Feed<F>, Chunks<T>, Job) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let handler: FeedFn<R> = Arc::new(move |runner, args, items, sink, job| {
+            let chunks = Chunks {
+                sink,
+                token: job.token.clone(),
+                chunk: PhantomData,
+            };
+            let args = decode::<A>(args, "args")?;
+            Ok(Box::pin(handler(
+                runner,
+                args,
+                Feed::new(items),
+                chunks,
+                job,
+            )))
+        });
+        self.feed = Some((handler, F::full_name()));
+        self
+    }
 }
 
 /// Decodes a message or says what was wrong with the bytes.
@@ -183,14 +290,19 @@ pub struct Row<R> {
     pub description: String,
     pub answer: Option<AnswerFn<R>>,
     pub stream: Option<StreamFn<R>>,
+    pub feed: Option<FeedFn<R>>,
     pub(super) args: (String, String), // (proto file, full message name the row expects)
     result: (String, String),          // likewise for the result
+    feed_message: Option<(String, String)>, // likewise for a feed row's items
     /// Whether bytes decode as the result message (the contract suite checks every answer).
     pub(super) decodes_result: fn(&[u8]) -> Result<(), String>,
 }
 
 impl<R> Row<R> {
     pub fn output_type(&self) -> OutputType {
+        if self.feed.is_some() {
+            return OutputType::Streaming;
+        }
         match (&self.answer, &self.stream) {
             (Some(_), Some(_)) => OutputType::Both,
             (None, Some(_)) => OutputType::Streaming,
@@ -204,6 +316,11 @@ impl<R> Row<R> {
 
     pub fn result_file(&self) -> &str {
         &self.result.0
+    }
+
+    /// `protos/<method>_feed.proto` for a feed row.
+    pub fn feed_file(&self) -> Option<&str> {
+        self.feed_message.as_ref().map(|(file, _)| file.as_str())
     }
 }
 
@@ -229,9 +346,15 @@ impl<R: Runner> MethodTable<R> {
         method: Method<R, A, T>,
     ) -> Self {
         let file = |role: &str| format!("{}_{role}.proto", method.name);
+        let (feed, feed_message) = match method.feed {
+            Some((handler, message)) => (Some(handler), Some((file("feed"), message))),
+            None => (None, None),
+        };
         self.rows.push(Row {
             args: (file("args"), A::full_name()),
             result: (file("result"), T::full_name()),
+            feed,
+            feed_message,
             decodes_result: |bytes| decode::<T>(bytes, "result bytes").map(drop),
             name: method.name,
             description: method.description,
@@ -276,13 +399,24 @@ impl<R: Runner> MethodTable<R> {
             if !seen.insert(row.name.as_str()) {
                 return Err(format!("method '{}' is in the table twice", row.name));
             }
-            if row.answer.is_none() && row.stream.is_none() {
+            let handlers = [row.answer.is_some(), row.stream.is_some()];
+            if row.feed.is_some() && handlers.contains(&true) {
+                return Err(format!(
+                    "method '{}' has a feed and another handler: a feed method only streams \
+                     its results, so its row has `feed` alone",
+                    row.name
+                ));
+            }
+            if row.feed.is_none() && !handlers.contains(&true) {
                 return Err(format!(
                     "method '{}' has neither answer nor stream",
                     row.name
                 ));
             }
-            for (file, expected) in [&row.args, &row.result] {
+            for (file, expected) in [&row.args, &row.result]
+                .into_iter()
+                .chain(&row.feed_message)
+            {
                 let (_, found) = protos::first_message(file)?;
                 expect_first(file, &found, expected)?;
             }
