@@ -224,6 +224,40 @@ def test_the_input_ends_by_an_empty_final_item_too(fed: Fed) -> None:
 
 
 @pytest.mark.real_server
+def test_a_request_stream_that_ends_without_is_final_ends_the_input(fed: Fed) -> None:
+    """The server drops the feed's sink when the client's stream ends: the feed's other end."""
+    outcome = fed.send(["one two", "three"], START_PAUSE, send_final=False)
+    assert outcome.code is None, outcome
+    assert fed.result(outcome.chunks[-1]).message == "Hi, Ada! 3 words.", outcome
+
+
+@pytest.mark.real_server
+def test_two_feeds_at_once_on_a_pool_of_two(fed: Fed) -> None:
+    """The server's default channel runs two jobs at once: two instances, two feeds."""
+    spans: dict[int, tuple[float, float, Any]] = {}
+
+    def one(index: int) -> None:
+        started = time.monotonic()
+        outcome = fed.send(TEXTS * 2, 0.2)
+        spans[index] = (started, time.monotonic(), outcome)
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=FEED_DEADLINE * 2)
+    assert sorted(spans) == [0, 1], spans
+    for _, _, outcome in spans.values():
+        assert outcome.code is None, outcome
+        assert fed.result(outcome.chunks[-1]).message == "Hi, Ada! 12 words.", outcome
+    (start_a, end_a, _), (start_b, end_b, _) = spans.values()
+    overlap = min(end_a, end_b) - max(start_a, start_b)
+    print(f"two feeds at once: {end_a - start_a:.2f} s and {end_b - start_b:.2f} s, "
+          f"overlapping {overlap:.2f} s")  # fmt: skip
+    assert overlap > 0
+
+
+@pytest.mark.real_server
 def test_a_cancel_mid_feed_ends_the_job_and_the_worker_runs_the_next(fed: Fed) -> None:
     cancelled = threading.Event()
 
