@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +56,12 @@ class Crate:
         """One cargo command with the vendored ABI patch (before any ``--``); its seconds."""
         command, *rest = arguments
         extra = {"CARGO_TARGET_DIR": str(RUST_TARGET_DIR), **(env or {})}
+        started = time.time()
         _, seconds = cargo_run([command, *patch_options(), *rest], self.project, None, extra)
-        if command == "build":
-            profile = "release" if "--release" in rest else "debug"
+        profile = "release" if "--release" in rest else "debug"
+        built = RUST_TARGET_DIR / profile / f"lib{self.package}.so"
+        # `cargo test` may build the library too (the crate's tests/library.rs runs cargo build).
+        if command == "build" or (command == "test" and built.stat().st_mtime >= started):
             keep_library(RUST_TARGET_DIR, self.package, profile, self.project)
         return seconds
 
