@@ -312,12 +312,18 @@ def test_copier_update_of_a_rust_plugin_keeps_user_edits(
     framework = sorted((project / "src" / "framework").glob("*.rs"))[0].name
     source = repo / "{{cookiecutter.plugin_slug}}" / "src" / "framework" / framework
     source.write_text(source.read_text("utf-8") + "// Added by the new template.\n", "utf-8")
+    # A source shared with the bridge reaches the place that includes it.
+    shared = repo / "templates" / "rust" / "schema.rs"
+    shared.write_text(shared.read_text("utf-8") + "// New in the shared source.\n", "utf-8")
     commit(repo, "new")
 
     updated = tool("copier", "update", "--trust", "--defaults", "--vcs-ref", "HEAD", cwd=project)
     assert updated.returncode == 0, updated.stderr
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    assert changed == [COPIER_RECORD, f"src/framework/{framework}"]
+    assert changed == sorted(
+        [COPIER_RECORD, f"src/framework/{framework}", "src/framework/schema.rs"]
+    )
+    assert (project / "src/framework/schema.rs").read_text("utf-8") == shared.read_text("utf-8")
     assert runner.read_text("utf-8").endswith("// The user's note.\n")
     assert args_proto.read_text("utf-8").endswith("// The user's proto note.\n")
     assert not (project / "pyproject.toml").exists()

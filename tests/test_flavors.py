@@ -7,12 +7,13 @@ These renders skip the post-generation checks: the Rust crate's build and tests 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 
 from jwp_generator.flavors import FLAVOR_FOLDERS
-from tests.support import SKIP_VARIABLE, render_cli
+from tests.support import SKIP_VARIABLE, TEMPLATE, render_cli
 from tests.tree_support import GIT_IDENTITY, differences, template_repo, tree
 
 ANSWERS = {"methods": "run, count_words", "package_name": "text_kit", "plugin_slug": "text-kit"}
@@ -28,6 +29,20 @@ RUST_FILES = {
     "tests/library.rs",
     "src/framework/contract.rs",
 }
+
+
+# Rust sources that land in more than one place: one file of the template's templates/ folder
+# each, and the places in the project folder (both flavors') that insert it.
+SHARED = TEMPLATE / "templates"
+PROJECT_FOLDER = TEMPLATE / "{{cookiecutter.plugin_slug}}"
+SHARED_RUST = {
+    "rust/schema.rs": {"python": ["native/src/schema.rs"], "rust": ["src/framework/schema.rs"]},
+    "rust/v2_host.rs": {
+        "python": ["native/tests/support/v2_host.rs"],
+        "rust": ["tests/support/v2_host.rs"],
+    },
+}
+STRUCT = re.compile(r"^\s*(?:pub(?:\([a-z]+\))? )?struct (\w+)\b", re.MULTILINE)
 
 
 def rendered(tmp_path: Path, language: str, **answers: str) -> Path:
@@ -165,3 +180,61 @@ def test_the_rust_readme_names_the_method_a_job_without_one_gets(
     """The rule of ``jwp_generator.naming.default_method``, which the framework applies."""
     readme = (rendered(tmp_path, "rust", methods=methods) / "README.md").read_text("utf-8")
     assert line in readme.splitlines()
+
+
+def test_each_shared_rust_source_lands_as_it_is_in_both_flavors(tmp_path: Path) -> None:
+    projects = {language: rendered(tmp_path, language) for language in ("python", "rust")}
+    for name, places in SHARED_RUST.items():
+        source = (SHARED / name).read_bytes()
+        for language, paths in places.items():
+            for path in paths:
+                assert (projects[language] / path).read_bytes() == source, f"{language}: {path}"
+    # The bridge's test compares with the crate's own messages, not a copy.
+    bridge_test = (projects["python"] / "native" / "tests" / "bridge.rs").read_text("utf-8")
+    assert '#[path = "../src/schema.rs"]\nmod schema;\n' in bridge_test
+
+
+def test_the_template_holds_one_definition_of_each_shared_rust_source() -> None:
+    template_files = [
+        path
+        for folder in (PROJECT_FOLDER, SHARED)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    # Each place is a one-line template that includes its source: by the name copier's loader
+    # gives it (rooted at the repository), else cookiecutter's (templates/ is one of its roots).
+    including = {
+        path.relative_to(PROJECT_FOLDER).as_posix(): path.read_text("utf-8")
+        for path in template_files
+        if path.is_relative_to(PROJECT_FOLDER) and "templates/" in path.read_text("utf-8")
+    }
+    expected = {
+        place: f'{{% include ["templates/{name}", "{name}"] -%}}\n'
+        for name, places in SHARED_RUST.items()
+        for paths in places.values()
+        for place in paths
+    }
+    assert including == expected
+    # The shared folder holds only the shared sources.
+    assert sorted(p.relative_to(SHARED).as_posix() for p in SHARED.rglob("*.rs")) == sorted(
+        SHARED_RUST
+    )
+    # They are included, so rendered: a Jinja tag in one would change what lands.
+    for name in SHARED_RUST:
+        text = (SHARED / name).read_text("utf-8")
+        assert not any(tag in text for tag in ("{{", "{%", "{#")), f"{name} holds Jinja"
+    # Nothing else defines the structs of a shared source. src/framework/host.rs, the crate's in-process host, has a
+    # `Streamed` of its own (the V2 test host's drives a library through the vtable instead).
+    rust_files = [path for path in template_files if path.suffix == ".rs" or ".rs{%" in path.name]
+    elsewhere = {"Streamed": {PROJECT_FOLDER / "src" / "framework" / "host.rs"}}
+    for name in SHARED_RUST:
+        structs = set(STRUCT.findall((SHARED / name).read_text("utf-8")))
+        assert structs, f"{name} defines no struct"
+        for path in rust_files:
+            again = {
+                struct
+                for struct in structs & set(STRUCT.findall(path.read_text("utf-8")))
+                if path != SHARED / name and path not in elsewhere.get(struct, set())
+            }
+            assert not again, f"{path.relative_to(TEMPLATE)} defines {sorted(again)} again"
+    assert not [path for path in template_files if path.is_symlink() and path.suffix == ".rs"]

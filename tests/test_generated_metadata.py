@@ -30,9 +30,10 @@ def test_the_framework_version_is_recorded_where_describe_reads_it(tmp_path: Pat
     recorded = data["tool"]["jobworkerp-plugin"]["framework_version"]
     source = (project / "src" / "hello_world" / "framework" / "__init__.py").read_text("utf-8")
     assert f'FRAMEWORK_VERSION = "{recorded}"' in source
-    # Framework files are copied, never rendered: one folder glob covers them.
+    # The Python framework's files are copied, never rendered: one folder glob covers them. The
+    # Rust flavor's framework is rendered: its schema.rs inserts a source shared with the bridge.
     config = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
-    assert config["_copy_without_render"] == ["*/framework/*"]
+    assert config["_copy_without_render"] == ["src/*/framework/*"]
 
 
 def test_the_package_root_is_marked_as_framework(tmp_path: Path) -> None:

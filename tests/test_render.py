@@ -143,14 +143,16 @@ def test_files_copied_without_rendering_hold_no_jinja() -> None:
     """cookiecutter copies these verbatim (faster renders); copier still renders every file, so
     a Jinja tag in one of them would make the two tools write different projects."""
     globs = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))["_copy_without_render"]
+    # Cookiecutter matches the paths inside the project folder.
+    folder = TEMPLATE / "{{cookiecutter.plugin_slug}}"
     files = [
-        path.relative_to(TEMPLATE).as_posix()
-        for path in (TEMPLATE / "{{cookiecutter.plugin_slug}}").rglob("*")
+        path.relative_to(folder).as_posix()
+        for path in folder.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts
     ]
     for pattern in globs:
         matched = [name for name in files if fnmatch.fnmatch(name, pattern)]
         assert matched, f"{pattern} matches no file of the template"
         for name in matched:
-            text = (TEMPLATE / name).read_text("utf-8")
+            text = (folder / name).read_text("utf-8")
             assert not any(tag in text for tag in ("{{", "{%", "{#")), f"{name} holds Jinja"

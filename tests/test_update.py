@@ -237,13 +237,25 @@ def test_cruft_update_of_a_rust_plugin_keeps_user_edits(
     template_runner.write_text(docs, "utf-8")
     append(repo / f"{{{{cookiecutter.plugin_slug}}}}/src/framework/{framework}", "// New.\n")
     append(repo / RUST_MANIFEST, "\n# A line the new template adds to the manifest.\n")
+    # A source shared with the bridge reaches the place that includes it.
+    append(repo / "templates/rust/schema.rs", "// New in the shared source.\n")
     commit(repo, "new")
 
     updated = tool("cruft", "update", "--skip-apply-ask", cwd=project)
     assert updated.returncode == 0, updated.stdout + updated.stderr
     assert not list(project.rglob("*.rej"))
     changed = sorted(line[3:] for line in git(project, "status", "--porcelain").splitlines())
-    assert changed == [".cruft.json", "Cargo.toml", f"src/framework/{framework}", "src/runner.rs"]
+    assert changed == sorted(
+        [
+            ".cruft.json",
+            "Cargo.toml",
+            f"src/framework/{framework}",
+            "src/framework/schema.rs",
+            "src/runner.rs",
+        ]
+    )
+    schema = (project / "src/framework/schema.rs").read_text("utf-8")
+    assert schema == (repo / "templates/rust/schema.rs").read_text("utf-8")
     text = runner.read_text("utf-8")
     assert f"{NEW_RUNNER_LINE}\n//! It holds three things" in text
     assert text.endswith("// The user's note.\n")

@@ -1,5 +1,6 @@
 //! The plugin's identity and schemas, baked in by `build.rs`, and their wire encodings.
 
+use crate::schema::{MethodJsonSchema, MethodSchema};
 use prost::Message;
 use std::collections::HashMap;
 use std::sync::LazyLock;
@@ -24,34 +25,6 @@ pub struct JsonSchemaEntry {
 }
 
 include!(concat!(env!("OUT_DIR"), "/identity.rs"));
-
-/// JobWorkerP's `MethodSchema` (jobworkerp/data/runner.proto), with the host's field numbers.
-#[derive(Clone, PartialEq, Message)]
-pub struct MethodSchema {
-    #[prost(string, tag = "1")]
-    pub args_proto: String,
-    #[prost(string, tag = "2")]
-    pub result_proto: String,
-    #[prost(string, optional, tag = "3")]
-    pub description: Option<String>,
-    #[prost(int32, tag = "4")]
-    pub output_type: i32,
-    #[prost(bool, tag = "5")]
-    pub require_client_stream: bool,
-    #[prost(string, optional, tag = "6")]
-    pub client_stream_data_proto: Option<String>,
-}
-
-/// JobWorkerP's `MethodJsonSchema` (field 3 is reserved upstream).
-#[derive(Clone, PartialEq, Message)]
-pub struct MethodJsonSchema {
-    #[prost(string, tag = "1")]
-    pub args_schema: String,
-    #[prost(string, optional, tag = "2")]
-    pub result_schema: Option<String>,
-    #[prost(string, optional, tag = "4")]
-    pub client_stream_data_schema: Option<String>,
-}
 
 // Encoded once per process on first use, so the constructor itself does no work at all.
 static PROTO_MAP: LazyLock<HashMap<String, Vec<u8>>> = LazyLock::new(|| {

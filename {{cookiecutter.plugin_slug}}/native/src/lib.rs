@@ -25,6 +25,7 @@ mod frames;
 mod identity;
 mod pool;
 mod process;
+mod schema;
 
 use frames::{ChannelError, Reply, Request};
 use jobworkerp_plugin_abi::sink::FinalFeedChunk;

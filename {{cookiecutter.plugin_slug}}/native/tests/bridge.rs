@@ -1,39 +1,17 @@
 //! The bridge library driven through the V2 test host and compared with the Python runner.
 
+// The schema messages the bridge encodes its maps with: the test compares against the same
+// definition, compiled into this test.
+#[path = "../src/schema.rs"]
+mod schema;
 mod support;
 
 use prost::Message;
+use schema::{MethodJsonSchema, MethodSchema};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use support::plugin::{self, Job, hex};
 use support::v2_host::{Metadata, resident_kib};
-
-/// JobWorkerP's `MethodSchema`, field numbers from jobworkerp/data/runner.proto.
-#[derive(Clone, PartialEq, Message)]
-struct MethodSchema {
-    #[prost(string, tag = "1")]
-    args_proto: String,
-    #[prost(string, tag = "2")]
-    result_proto: String,
-    #[prost(string, optional, tag = "3")]
-    description: Option<String>,
-    #[prost(int32, tag = "4")]
-    output_type: i32,
-    #[prost(bool, tag = "5")]
-    require_client_stream: bool,
-    #[prost(string, optional, tag = "6")]
-    client_stream_data_proto: Option<String>,
-}
-
-#[derive(Clone, PartialEq, Message)]
-struct MethodJsonSchema {
-    #[prost(string, tag = "1")]
-    args_schema: String,
-    #[prost(string, optional, tag = "2")]
-    result_schema: Option<String>,
-    #[prost(string, optional, tag = "4")]
-    client_stream_data_schema: Option<String>,
-}
 
 fn optional(value: &serde_json::Value) -> Option<String> {
     value.as_str().map(str::to_string)

@@ -1,1 +1,1 @@
-../../native/tests/support/v2_host.rs
+{% include ["templates/rust/v2_host.rs", "rust/v2_host.rs"] -%}

@@ -1,0 +1,1 @@
+{% include ["templates/rust/schema.rs", "rust/schema.rs"] -%}
