@@ -57,10 +57,11 @@ sys.path.insert(0, str(REPO))  # the template's test helpers
 
 from tests.jobworkerp_server import JobWorkerP, available  # noqa: E402
 from tests.native_support import (  # noqa: E402
+    TARGET_DIR,
     VENDOR,
     cargo,
     cargo_run,
-    library_path,
+    keep_library,
     patch_options,
     write_lockfile,
 )
@@ -350,7 +351,7 @@ def build_bridge(project: Path, venv: Venv) -> Path | None:
     write_lockfile(native)
     _, seconds = cargo_run(["build", "--release", *patch_options()], native, venv.path)
     print(f"release build of the bridge: {seconds:.1f} s", file=sys.stderr)
-    return library_path(PACKAGE, "release")
+    return keep_library(TARGET_DIR, PACKAGE, "release", native)
 
 
 def build_rust(work: Path) -> Path | None:
@@ -376,9 +377,10 @@ def build_fault_bridge(work: Path) -> Path | None:
     venv = Venv(work / "faults-venv")
     venv.install("-e", str(project))
     write_lockfile(project / "native")
-    _, seconds = cargo_run(["build", "--release", *patch_options()], project / "native", venv.path)
+    native = project / "native"
+    _, seconds = cargo_run(["build", "--release", *patch_options()], native, venv.path)
     print(f"release build of the fault bridge: {seconds:.1f} s", file=sys.stderr)
-    return library_path(FAULT_PACKAGE, "release")
+    return keep_library(TARGET_DIR, FAULT_PACKAGE, "release", native)
 
 
 def prepare(work: Path, rust_only: bool) -> Plugin:
