@@ -174,8 +174,10 @@ class Feed:
         pause: float,
         final_empty: bool,
         send_final: bool = True,
+        start_pause: float = 0.0,
     ) -> None:
         self.request = request
+        self.start_pause = start_pause
         self.chunks = list(chunks)
         self.pause = pause
         self.final_empty = final_empty
@@ -189,6 +191,8 @@ class Feed:
         job = api().job
         transport = api().job_data.FeedDataTransport
         yield job.ClientStreamRequest(job_request=self.request)
+        if self.start_pause and self.stop.wait(self.start_pause):
+            return
         self.started = time.monotonic()
         for index, chunk in enumerate(self.chunks):
             if self.pause and self.stop.wait(self.pause):
@@ -212,6 +216,7 @@ def enqueue_with_feed(
     timeout_ms: int | None = None,
     final_empty: bool = False,
     send_final: bool = True,
+    start_pause: float = 0.0,
     deadline: float = DEFAULT_DEADLINE_SECONDS,
     on_chunk: Any = None,
 ) -> FeedOutcome:
@@ -219,13 +224,14 @@ def enqueue_with_feed(
 
     ``pause`` seconds pass before each chunk; the last chunk carries ``is_final`` (or, with
     ``final_empty``, an empty chunk after them does; without ``send_final`` none does and the
-    request stream just ends). ``on_chunk(outcome)`` runs after each
-    result chunk arrives (a test cancels the job from there).
+    request stream just ends). ``start_pause`` seconds pass after the job request, before the
+    first chunk (``pause`` then paces the chunks; the arrivals count from the first one).
+    ``on_chunk(outcome)`` runs after each result chunk arrives (a test cancels the job from
+    there).
     """
     outcome = FeedOutcome()
-    feed = Feed(
-        job_request(worker, args, using, timeout_ms), chunks, pause, final_empty, send_final
-    )
+    request = job_request(worker, args, using, timeout_ms)
+    feed = Feed(request, chunks, pause, final_empty, send_final, start_pause)
     with grpc.insecure_channel(target_of(address)) as channel:
         stub = api().job_grpc.JobServiceStub(channel)
         call = stub.EnqueueWithClientStream(iter(feed), timeout=deadline)

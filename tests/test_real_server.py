@@ -404,3 +404,21 @@ def test_the_real_server_benchmark_prints_every_row() -> None:
         "MCP_SERVER (use_static)",
         "MCP_SERVER (no use_static)",
     } <= rows
+
+
+@pytest.mark.full
+def test_the_feed_benchmark_prints_both_flavors() -> None:
+    """``benchmarks/feed.py --quick``: one small fed job a flavor; no time is asserted."""
+    from tests.support import TEMPLATE
+
+    done = subprocess.run(
+        [sys.executable, str(TEMPLATE / "benchmarks" / "feed.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line}
+    assert {"Rust flavor", "bridge"} <= rows, done.stdout

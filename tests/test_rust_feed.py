@@ -314,39 +314,16 @@ def test_a_feed_method_without_a_feed_is_refused_clearly(fed: Fed) -> None:
     )
 
 
-def feed_at_once(fed: Fed, texts: list[str]) -> tuple[list[bytes], float]:
-    """Items sent back to back once the job has started; the chunks and the feed's seconds."""
-    api = jobworkerp_grpc.api()
-    transport = api.job_data.FeedDataTransport
-    started = [0.0]
-
-    def requests() -> Any:
-        job = jobworkerp_grpc.job_request(
-            fed.worker, fed.args("Ada"), "count_words", JOB_TIMEOUT_MS
-        )
-        yield api.job.ClientStreamRequest(job_request=job)
-        time.sleep(START_PAUSE)
-        started[0] = time.monotonic()
-        for index, text in enumerate(texts):
-            final = index == len(texts) - 1
-            data = transport(data=fed.feed(text), is_final=final)
-            yield api.job.ClientStreamRequest(feed_data=data)
-
-    target = jobworkerp_grpc.target_of(fed.server.address)
-    with grpc.insecure_channel(target) as channel:
-        stub = api.job_grpc.JobServiceStub(channel)
-        items = list(stub.EnqueueWithClientStream(requests(), timeout=120))
-    seconds = time.monotonic() - started[0]
-    return [item.data for item in items if item.WhichOneof("item") == "data"], seconds
-
-
 @pytest.mark.real_server
 def test_feed_throughput(fed: Fed) -> None:
-    """Items per second through the server and the plugin, one run: printed, not judged."""
+    """Items per second through the server and the plugin, one run: printed, not judged
+    (``benchmarks/feed.py`` compares the flavors)."""
     count = 2000
-    chunks, seconds = feed_at_once(fed, ["a b c"] * count)
-    assert len(chunks) == count + 1
-    assert fed.result(chunks[-1]).message == f"Hi, Ada! {3 * count} words."
+    outcome = fed.send(["a b c"] * count, start_pause=START_PAUSE)
+    assert outcome.code is None, outcome.details
+    assert len(outcome.chunks) == count + 1
+    assert fed.result(outcome.chunks[-1]).message == f"Hi, Ada! {3 * count} words."
+    seconds = outcome.arrivals[-1]
     print(f"feed throughput: {count} items in {seconds:.2f} s = {count / seconds:.0f} items/s")
 
 
