@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import render, run
+from tests.support import compile_protos, render
 
 ARGS_PROTO = """// Arguments of the `run` method.
 syntax = "proto3";
@@ -73,16 +73,7 @@ EXPECTED = {
 def test_field_comments_and_unsigned_fields_shape_the_args_schema(tmp_path: Path) -> None:
     project = render(tmp_path)
     (project / "src" / "hello_world" / "protos" / "run_args.proto").write_text(ARGS_PROTO, "utf-8")
-    run(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from pathlib import Path;"
-            " sys.path.insert(0, 'src/hello_world/framework/devtools');"
-            " import protoc; protoc.compile_package(Path('src'), 'hello_world')",
-        ],
-        cwd=project,
-    )
+    compile_protos(project, "hello_world")
     described = subprocess.run(
         [sys.executable, "-m", "hello_world", "describe", "--json"],
         cwd=project,
