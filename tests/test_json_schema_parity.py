@@ -189,6 +189,10 @@ message EventsArgs {
   uint32 count = 1;
   // Events before this time (Unix seconds) are left out.
   int64 since = 2;
+  // A message without fields.
+  Nothing nothing = 3;
+
+  message Nothing {}
 }
 """
 
