@@ -12,11 +12,13 @@ bridge's, and a crate's library must not overwrite the bridge's of the same pack
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.native_support import (
     ABI_CRATES,
@@ -145,3 +147,60 @@ def add_blocking_edit(crate: Crate, method: str = "run") -> None:
     edited, count = pattern.subn(lambda found: found.group(1) + BLOCKING_RUST, text, count=1)
     assert count == 1, text
     runner.write_text(edited, "utf-8")
+
+
+# A test file dropped into a crate: prints the plugin's published schemas through its own
+# `PluginV2` implementation, with the keys native/identity.py prints for the Python flavor.
+# The host decodes `method_json_schema_map`'s bytes as JobWorkerP's `MethodJsonSchema`, declared
+# here with the host's field numbers rather than taken from the crate's framework.
+PRINT_SCHEMAS = """\
+use jobworkerp_plugin_abi::PluginV2;
+use prost::Message;
+
+#[derive(Clone, PartialEq, Message)]
+struct MethodJsonSchema {
+    #[prost(string, tag = "1")]
+    args_schema: String,
+    #[prost(string, optional, tag = "2")]
+    result_schema: Option<String>,
+    #[prost(string, optional, tag = "4")]
+    client_stream_data_schema: Option<String>,
+}
+
+#[test]
+fn print_schemas() {
+    let plugin = PACKAGE::Plugin::default();
+    let mut json_schemas = serde_json::Map::new();
+    for (method, bytes) in plugin.method_json_schema_map().expect("a JSON Schema map") {
+        let schema = MethodJsonSchema::decode(bytes.as_slice()).expect("MethodJsonSchema bytes");
+        let texts = serde_json::json!({
+            "args_schema": schema.args_schema,
+            "result_schema": schema.result_schema,
+            "client_stream_data_schema": schema.client_stream_data_schema,
+        });
+        json_schemas.insert(method, texts);
+    }
+    let printed = serde_json::json!({
+        "settings_schema": plugin.settings_schema(),
+        "json_schemas": json_schemas,
+    });
+    println!("SCHEMAS {printed}");
+}
+"""
+
+
+def published_schemas(crate: Crate) -> dict[str, Any]:
+    """The crate's settings schema and ``method_json_schema_map()``, as texts.
+
+    ``{"settings_schema": text, "json_schemas": {method: {"args_schema": text, ...}}}``, printed
+    by a test file written into the crate for the run (builds the library if needed).
+    """
+    printer = crate.project / "tests" / "print_schemas.rs"
+    printer.write_text(PRINT_SCHEMAS.replace("PACKAGE", crate.package), "utf-8")
+    try:
+        printed = crate.output("test", "--test", "print_schemas", "--", "--nocapture")
+    finally:
+        printer.unlink()
+    line = next(line for line in printed.splitlines() if line.startswith("SCHEMAS "))
+    found: dict[str, Any] = json.loads(line.removeprefix("SCHEMAS "))
+    return found

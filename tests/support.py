@@ -14,6 +14,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from cookiecutter.main import cookiecutter
 
@@ -178,3 +179,53 @@ class Venv:
         self, *arguments: str | Path, cwd: Path | None = None
     ) -> subprocess.CompletedProcess[str]:
         return run([self.python, *arguments], cwd=cwd)
+
+
+def compile_protos(project: Path, package: str) -> None:
+    """Compile a Python render's protos in place with its own framework's protoc step.
+
+    For a render whose protos a test edited: no environment or install needed, the package
+    then imports from ``project / "src"``.
+    """
+    script = (
+        "import sys; from pathlib import Path;"
+        f" sys.path.insert(0, 'src/{package}/framework/devtools');"
+        f" import protoc; protoc.compile_package(Path('src'), {package!r})"
+    )
+    run([sys.executable, "-c", script], cwd=project)
+
+
+# What the native bridge's build script bakes in (native/identity.py prints the same keys): the
+# plugin's JSON Schemas as the texts its entry-point function's instance returns them.
+_PUBLISHED_SCHEMAS = """\
+import json, sys
+from {package} import load_multi_method_plugin
+plugin = load_multi_method_plugin()
+json_map = plugin.method_json_schema_map()
+print(json.dumps({{
+    "settings_schema": plugin.settings_schema(),
+    "json_schemas": None if json_map is None else {{
+        name: {{
+            "args_schema": schema.args_schema,
+            "result_schema": schema.result_schema,
+            "client_stream_data_schema": schema.client_stream_data_schema,
+        }}
+        for name, schema in json_map.items()
+    }},
+}}))
+"""
+
+
+def published_schemas(project: Path, package: str) -> dict[str, Any]:
+    """A compiled Python render's settings schema and ``method_json_schema_map()``, as texts.
+
+    ``{"settings_schema": text, "json_schemas": {method: {"args_schema": text, ...}}}``, from a
+    fresh instance made by the plugin's entry-point function.
+    """
+    printed = run(
+        [sys.executable, "-c", _PUBLISHED_SCHEMAS.format(package=package)],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project / "src")},
+    )
+    found: dict[str, Any] = json.loads(printed.stdout)
+    return found

@@ -19,7 +19,7 @@ import pytest
 
 from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import VENDOR, cargo
-from tests.rust_support import Crate, render_crate
+from tests.rust_support import Crate, published_schemas, render_crate
 from tests.v2_library import register, static_worker
 
 pytestmark = pytest.mark.skipif(
@@ -281,34 +281,6 @@ async fn split_lines_streams_each_line_and_all_of_them_last() {
 }
 """
 
-# Written by this test, not the author, after the lint checks: prints the published schemas.
-PRINT_SCHEMAS = """\
-use jobworkerp_plugin_abi::PluginV2;
-use prost::Message;
-
-#[derive(Clone, PartialEq, Message)]
-struct MethodJsonSchema {
-    #[prost(string, tag = "1")]
-    args_schema: String,
-    #[prost(string, optional, tag = "2")]
-    result_schema: Option<String>,
-}
-
-#[test]
-fn print_schemas() {
-    let plugin = word_tools::Plugin::default();
-    let mut found = serde_json::Map::new();
-    found.insert("settings".into(), plugin.settings_schema().parse::<serde_json::Value>().unwrap());
-    for (method, bytes) in plugin.method_json_schema_map().unwrap() {
-        let schema = MethodJsonSchema::decode(bytes.as_slice()).unwrap();
-        found.insert(format!("{method} args"), schema.args_schema.parse().unwrap());
-        let result = schema.result_schema.unwrap().parse().unwrap();
-        found.insert(format!("{method} result"), result);
-    }
-    println!("SCHEMAS {}", serde_json::Value::Object(found));
-}
-"""
-
 
 def author_edit(project: Path) -> None:
     """What the author changes: protos, runner, tests; the sample's files go."""
@@ -353,14 +325,11 @@ def test_the_edited_crate_passes_the_generated_checks(edited: Crate) -> None:
 def test_the_schemas_carry_the_field_comments_and_unsigned_minimums(
     edited: Crate, tmp_path: Path
 ) -> None:
-    printer = edited.project / "tests" / "print_schemas.rs"
-    printer.write_text(PRINT_SCHEMAS, "utf-8")
-    try:
-        printed = edited.output("test", "--test", "print_schemas", "--", "--nocapture")
-    finally:
-        printer.unlink()
-    line = next(line for line in printed.splitlines() if line.startswith("SCHEMAS "))
-    schemas = json.loads(line.removeprefix("SCHEMAS "))
+    published = published_schemas(edited)
+    schemas = {"settings": json.loads(published["settings_schema"])}
+    for method, texts in published["json_schemas"].items():
+        schemas[f"{method} args"] = json.loads(texts["args_schema"])
+        schemas[f"{method} result"] = json.loads(texts["result_schema"])
     stop_words = schemas["settings"]["properties"]["stop_words"]
     assert stop_words == {
         "type": "array",

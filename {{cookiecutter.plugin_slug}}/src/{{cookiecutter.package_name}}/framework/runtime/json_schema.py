@@ -5,11 +5,13 @@ Property names are the proto field names (as JobWorkerP's clients write them). T
 no ``$ref``, ``anyOf``, ``oneOf`` or ``null``: JobWorkerP turns an MCP tool's input schema back
 into a proto message and skips any tool whose schema uses those.
 
-Given the ``.proto`` text, a field's leading comment (the comment lines right above it, trimmed
-and joined with a space) becomes its ``description``: what an LLM reads when it fills a tool's
-args. Unsigned integer fields get ``"minimum": 0``. The keys of a field's schema come in a fixed
-order: ``type``, then what the type adds (``pattern``, ``format``, ``minimum``, ``enum``,
-``items``, ``properties``, ``additionalProperties``, ``contentEncoding``), then ``description``.
+Given the ``.proto`` text, a field's leading comment, as protoc records it (the comment right
+above the field; each line trimmed, blank lines left out, joined with a space), becomes its
+``description``: what an LLM reads when it fills a tool's args. The Rust flavor reads the same
+comment from protoc's source info, so both flavors give the same description. Unsigned
+integer fields get ``"minimum": 0``. The keys of a field's schema come in a fixed order:
+``type``, then what the type adds (``pattern``, ``format``, ``minimum``, ``enum``, ``items``,
+``properties``, ``additionalProperties``, ``contentEncoding``), then ``description``.
 """
 
 from __future__ import annotations
@@ -120,15 +122,20 @@ _BLOCK = re.compile(r"^(message|enum|oneof|service|extend)\s+(\w+)")
 def field_comments(proto_text: str) -> dict[str, str]:
     """Each field's leading comment, keyed by the field's full name (``pkg.Message.field``).
 
-    A leading comment is the block of comment lines right above the field, with no blank line
-    between, as protoc reads it; a comment after code on the same line is the code's, not the
-    next field's. Each line is trimmed of its markers and blanks; the lines are joined with a
-    space.
+    protoc's rules (``SourceCodeInfo.Location.leading_comments``): the leading comment is the
+    last comment right above the field, with no blank line between. A run of ``//`` lines is
+    one comment; a ``/* */`` comment is one on its own, so ``//`` lines above it, or a block
+    above ``//`` lines, are not part of it. A comment after code on the same line is the
+    code's, not the next field's. The text is what follows ``//`` (``///`` keeps one slash),
+    or what is between ``/*`` and ``*/`` with each further line's leading blanks and first
+    ``*`` removed (``/**`` keeps one star). Each line is trimmed; the lines that are left are
+    joined with a space.
     """
     found: dict[str, str] = {}
     scopes: list[tuple[str, str]] = []  # (kind, name) of every open block
     package = ""
-    pending: list[str] = []  # the comment block above the statement being read
+    pending: list[str] = []  # the comment right above the statement being read
+    pending_block = False  # that comment is a /* */ one: a following // line starts anew
     statement = ""  # code since the last ; { or }
     code_on_line = False  # the current line has code: a comment on it is a trailing one
     blank = True  # the current line has nothing yet
@@ -138,9 +145,15 @@ def field_comments(proto_text: str) -> dict[str, str]:
                 pending = []  # a blank line detaches the comments above it
             code_on_line, blank = False, True
             continue
-        if token.startswith(("//", "/*")):
+        if token.startswith("//"):
             if not code_on_line:
-                pending = [*pending, *_comment_lines(token)]
+                pending = [*([] if pending_block else pending), token[2:]]
+                pending_block = False
+            blank = False
+            continue
+        if token.startswith("/*"):
+            if not code_on_line:
+                pending, pending_block = _block_lines(token), True
             blank = False
             continue
         if token.isspace():
@@ -163,15 +176,14 @@ def field_comments(proto_text: str) -> dict[str, str]:
             field = _FIELD.match(code)
             messages = [name for kind, name in scopes if kind == "message"]
             inside = bool(scopes) and scopes[-1][0] in ("message", "oneof")
-            text = " ".join(line for line in pending if line)
+            text = " ".join(line.strip() for line in pending if line.strip())
             if field and inside and messages and text:
                 found[".".join([*filter(None, [package]), *messages, field.group(1)])] = text
-        pending = []
+        pending, pending_block = [], False
     return found
 
 
-def _comment_lines(comment: str) -> list[str]:
-    if comment.startswith("//"):
-        return [comment.lstrip("/").strip()]
-    body = comment[2:-2]
-    return [line.strip().lstrip("*").strip() for line in body.splitlines()]
+def _block_lines(comment: str) -> list[str]:
+    """A ``/* */`` comment's lines as protoc keeps them: after the first, no leading ``*``."""
+    first, *rest = comment[2:-2].split("\n")
+    return [first, *(line.lstrip(" \t\r\v\f").removeprefix("*") for line in rest)]
