@@ -10,9 +10,9 @@ instance made by the package's entry-point function, the Rust one through the cr
 ``PluginV2`` implementation. They must be the same text once parsed, keys in the same order.
 
 Well-known types (``google.protobuf.Timestamp`` and the like) are not covered: a proto that
-imports one is refused by both flavors (JobWorkerP compiles each proto text alone). Feed
-methods (``client_stream_data_schema``) are the Python flavor's only for now, so here both
-flavors must publish none.
+imports one is refused by both flavors (JobWorkerP compiles each proto text alone). The feed
+method ``tally`` has a client-stream data schema (``client_stream_data_schema``) in both; the
+other methods have none.
 """
 
 from __future__ import annotations
@@ -224,8 +224,55 @@ message EventsResult {
 }
 """
 
+TALLY_ARGS = """\
+syntax = "proto3";
+
+package schema_parity;
+
+message TallyArgs {
+  // Put in front of the total.
+  string label = 1;
+}
+"""
+
+TALLY_FEED = """\
+// One piece of a tally, fed while the job runs.
+syntax = "proto3";
+
+package schema_parity;
+
+message TallyFeed {
+  // Words to count.
+  string text = 1;
+  // Weights of the words, in order; a missing weight is 1.
+  repeated uint64 weights = 2;
+  optional Kind kind = 3;
+  bytes raw = 4;
+
+  enum Kind {
+    KIND_UNSPECIFIED = 0;
+    KIND_LAST = 1;
+  }
+}
+"""
+
+TALLY_RESULT = """\
+syntax = "proto3";
+
+package schema_parity;
+
+message TallyResult {
+  // The weighted words so far.
+  uint64 total = 1;
+  string label = 2;
+}
+"""
+
 PROTOS = {
     "settings.proto": SETTINGS_PROTO,
+    "tally_args.proto": TALLY_ARGS,
+    "tally_feed.proto": TALLY_FEED,
+    "tally_result.proto": TALLY_RESULT,
     "shapes_args.proto": SHAPES_ARGS,
     "shapes_result.proto": SHAPES_RESULT,
     "events_args.proto": EVENTS_ARGS,
@@ -233,7 +280,7 @@ PROTOS = {
 }
 
 PYTHON_RUNNER = '''\
-"""The SchemaParity runner: a method that answers and one that streams."""
+"""The SchemaParity runner: a method that answers, one that streams and one that is fed."""
 
 from __future__ import annotations
 
@@ -241,12 +288,15 @@ from collections.abc import Iterator
 
 from .framework.runtime.base import PluginRunner
 from .framework.runtime.contract import StreamingOutputType
-from .framework.runtime.methods import Method, MethodTable, decode
+from .framework.runtime.methods import FeedMethod, Method, MethodTable, decode
 from .protos.events_args_pb2 import EventsArgs
 from .protos.events_result_pb2 import EventsResult
 from .protos.settings_pb2 import SchemaParitySettings as Settings
 from .protos.shapes_args_pb2 import ShapesArgs
 from .protos.shapes_result_pb2 import ShapesResult
+from .protos.tally_args_pb2 import TallyArgs
+from .protos.tally_feed_pb2 import TallyFeed
+from .protos.tally_result_pb2 import TallyResult
 
 
 class SchemaParityRunner(PluginRunner):
@@ -273,6 +323,21 @@ def last(chunks: list[EventsResult]) -> EventsResult:
     return chunks[-1] if chunks else EventsResult()
 
 
+def tally(
+    runner: SchemaParityRunner, args: TallyArgs, pieces: Iterator[TallyFeed]
+) -> Iterator[TallyResult]:
+    total = 0
+    for piece in pieces:
+        words = piece.text.split()
+        total += sum(list(piece.weights[: len(words)]) + [1] * (len(words) - len(piece.weights)))
+        yield TallyResult(total=total)
+    yield TallyResult(total=total, label=args.label)
+
+
+def last_tally(chunks: list[TallyResult]) -> TallyResult:
+    return chunks[-1] if chunks else TallyResult()
+
+
 METHODS = MethodTable(
     "SchemaParity",
     "Shapes and events.",
@@ -295,16 +360,27 @@ METHODS = MethodTable(
             stream=events,
             collect=last,
         ),
+        FeedMethod(
+            "tally",
+            TallyArgs,
+            TallyResult,
+            StreamingOutputType.STREAMING,
+            "tally: sums the weighted words fed to it.",
+            feed_message=TallyFeed,
+            feed=tally,
+            collect=last_tally,
+        ),
     ],
 )
 '''
 
 RUST_RUNNER = """\
-//! The SchemaParity runner: a method that answers and one that streams.
+//! The SchemaParity runner: a method that answers, one that streams and one that is fed.
 
-use crate::framework::{Chunks, Method, MethodTable, Runner};
+use crate::framework::{Chunks, Feed, Method, MethodTable, Runner};
 use crate::protos::events_result::Event;
 use crate::protos::{EventsArgs, EventsResult, SchemaParitySettings, ShapesArgs, ShapesResult};
+use crate::protos::{TallyArgs, TallyFeed, TallyResult};
 use std::sync::Arc;
 
 pub struct SchemaParityRunner;
@@ -332,7 +408,29 @@ impl Runner for SchemaParityRunner {
                 )
                 .stream(events),
             )
+            .method(
+                Method::<Self, TallyArgs, TallyResult>::new(
+                    "tally",
+                    "tally: sums the weighted words fed to it.",
+                )
+                .feed(tally),
+            )
     }
+}
+
+async fn tally(
+    _runner: Arc<SchemaParityRunner>,
+    args: TallyArgs,
+    mut feed: Feed<TallyFeed>,
+    chunks: Chunks<TallyResult>,
+) -> Result<(), String> {
+    let mut total = 0;
+    while let Some(piece) = feed.next().await? {
+        let weights = piece.weights.iter().copied().chain(std::iter::repeat(1));
+        total += weights.take(piece.text.split_whitespace().count()).sum::<u64>();
+        chunks.send(TallyResult { total, ..Default::default() }).await?;
+    }
+    chunks.send(TallyResult { total, label: args.label }).await
 }
 
 async fn shapes(_runner: Arc<SchemaParityRunner>, args: ShapesArgs) -> Result<ShapesResult, String> {
@@ -367,6 +465,7 @@ from schema_parity.protos.events_args_pb2 import EventsArgs
 from schema_parity.protos.shapes_args_pb2 import ShapesArgs
 from schema_parity.protos.shapes_result_pb2 import ShapesResult
 from schema_parity.protos.events_result_pb2 import EventsResult
+from schema_parity.protos.tally_feed_pb2 import TallyFeed
 
 Point, Color = ShapesArgs.Point, ShapesArgs.Color
 corner = Point(x=1.5, y=-2, kind=Point.KIND_CORNER)
@@ -390,6 +489,9 @@ chunk = EventsResult(event=event, events=[event], sequence=2**64 - 1)
 docs = {
     "shapes args": shapes, "shapes result": result,
     "events args": EventsArgs(count=3, since=-(2**40)), "events result": chunk,
+    "tally client_stream_data": TallyFeed(
+        text="a b", weights=[2**64 - 1, 0], kind=TallyFeed.KIND_LAST, raw=b"\\x00"
+    ),
 }
 print(json.dumps({
     key: json_format.MessageToDict(
@@ -418,6 +520,10 @@ WRONG = {
         ({"colors_by_name": {"r": "RED"}}, "a map value that is not an enum name"),
         ({"kinds": ["KIND_EDGE"]}, "a nested enum value not declared"),
         ({"tree": {"children": [{"label": 1}]}}, "a nested message's field of the wrong type"),
+    ],
+    "tally client_stream_data": [
+        ({"weights": [-1]}, "a negative unsigned 64-bit integer"),
+        ({"kind": "KIND_FIRST"}, "an enum value the enum does not declare"),
     ],
     "events result": [
         ({"events": [{"level": "LEVEL_DEBUG"}]}, "a nested enum value not declared"),
@@ -486,13 +592,15 @@ def test_both_flavors_publish_the_same_json_schemas(
 ) -> None:
     python, rust = _schemas(published, "python"), _schemas(published, "rust")
     assert set(python) == set(rust)
-    assert {key.split()[0] for key in python} == {"settings", "shapes", "events"}
+    assert {key.split()[0] for key in python} == {"settings", "shapes", "events", "tally"}
     for key in sorted(python):
         # Compared as text: the key order is part of the shape (and of what a model reads).
         assert json.dumps(rust[key], indent=1) == json.dumps(python[key], indent=1), key
-    # Neither flavor gives a feed schema to a method without a feed.
+    # Neither flavor gives a feed schema to a method without a feed; the feed method has one.
     assert python["shapes client_stream_data"] is None
     assert python["events client_stream_data"] is None
+    feed = python["tally client_stream_data"]
+    assert feed["properties"]["weights"]["items"]["format"] == "uint64", feed
 
 
 def test_the_schemas_follow_protobufs_json_mapping(published: dict[str, dict[str, Any]]) -> None:
