@@ -154,18 +154,14 @@ def add_blocking_edit(crate: Crate, method: str = "run") -> None:
 # The host decodes `method_json_schema_map`'s bytes as JobWorkerP's `MethodJsonSchema`, declared
 # here with the host's field numbers rather than taken from the crate's framework.
 PRINT_SCHEMAS = """\
+// The host's messages, from the file the crate itself compiles.
+#[path = "../src/framework/schema.rs"]
+#[allow(dead_code)]
+mod schema;
+
 use jobworkerp_plugin_abi::PluginV2;
 use prost::Message;
-
-#[derive(Clone, PartialEq, Message)]
-struct MethodJsonSchema {
-    #[prost(string, tag = "1")]
-    args_schema: String,
-    #[prost(string, optional, tag = "2")]
-    result_schema: Option<String>,
-    #[prost(string, optional, tag = "4")]
-    client_stream_data_schema: Option<String>,
-}
+use schema::MethodJsonSchema;
 
 #[test]
 fn print_schemas() {
