@@ -8,6 +8,11 @@ the job after it. The Rust plugin's outcomes are checked, and the bridge's must 
 
 The answers name a package no other test uses, so the bridge's Python worker processes (which
 import the package from the render's venv) never meet another test's plugin of the same name.
+
+Last, each flavor's library is redeployed with the installer its project ships, on a private
+server of its own (the redeploy restarts it): installed before the start, replaced while jobs
+run, loaded anew by the restart. The full lane shows what the installer avoids: a plain ``cp``
+over the loaded library takes the server down.
 """
 
 from __future__ import annotations
