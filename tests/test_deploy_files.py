@@ -351,3 +351,17 @@ def test_the_installer_replaces_the_library_by_a_rename(
         with installed.open("rb") as held:
             shutil.copyfile(build, installed)
             assert held.read() == b"first build", "cp kept the held file's bytes"
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="needs shellcheck")
+@pytest.mark.parametrize("flavor", ["python", "rust"])
+def test_every_generated_shell_script_passes_shellcheck(
+    project: Path, rust_project: Path, flavor: str
+) -> None:
+    root = project if flavor == "python" else rust_project
+    scripts = sorted(root.rglob("*.sh"))
+    assert root / INSTALLERS[flavor] in scripts
+    done = subprocess.run(
+        ["shellcheck", *map(str, scripts)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
