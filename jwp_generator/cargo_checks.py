@@ -48,8 +48,9 @@ def next_steps(answers: Mapping[str, str], folder: str) -> str:
         "Next steps:\n"
         f"  cd {shlex.quote(folder)}\n"
         f"  {BUILD_AND_TEST}\n"
-        "Edit src/runner.rs and the files in protos/. Deploy: copy "
-        f"target/release/lib{answers['package_name']}.so into JobWorkerP's PLUGINS_RUNNER_DIR."
+        "Edit src/runner.rs and the files in protos/. Deploy: "
+        "PLUGINS_RUNNER_DIR=<JobWorkerP's plugin folder> deploy/install-plugin.sh "
+        f"(installs target/release/lib{answers['package_name']}.so; never cp over a loaded library)."
     )
 
 

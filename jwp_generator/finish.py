@@ -104,7 +104,9 @@ def next_steps(answers: Mapping[str, str], folder: str) -> str:
         "  python -m pytest\n"
         f"Edit src/{answers['package_name']}/runner.py and the files in "
         f"src/{answers['package_name']}/protos/.\n"
-        "Native plugin library (needs Rust): cargo build --release --manifest-path native/Cargo.toml"
+        "Native plugin library (needs Rust): cargo build --release --manifest-path native/Cargo.toml,\n"
+        "then PLUGINS_RUNNER_DIR=<JobWorkerP's plugin folder> native/install.sh "
+        "(never cp over a loaded library)."
     )
 
 

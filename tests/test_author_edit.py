@@ -2,8 +2,9 @@
 
 The default Python render is edited the way a user edits it: the sample's protos make way for
 two methods of the author's own (``price_order``, which answers at once, with a nested message
-in a repeated field; ``count_words``, which streams), ``runner.py`` gets real logic, and the
-sample's tests (``tests/test_runner.py``) are replaced by the author's own. Then the checks the
+in a repeated field and another as its field 1; ``count_words``, which streams), new settings
+(a nested message first), ``runner.py`` gets real logic, and the sample's tests
+(``tests/test_runner.py``) are replaced by the author's own. Then the checks the
 project generates run as its user runs them: ``pip install -e .[dev]`` in a fresh virtual
 environment, the generated tests (the conformance suite included), ruff, and mypy --strict
 through pre-commit (what CI runs too). The render's native bridge (``native/``) is built
@@ -36,10 +37,17 @@ syntax = "proto3";
 package hello_world;
 
 message PriceOrderArgs {
+  // Where the order goes.
+  Address ship_to = 1;
   // Who ordered.
-  string customer = 1;
+  string customer = 2;
   // What was ordered, one line per product.
-  repeated Line lines = 2;
+  repeated Line lines = 3;
+
+  message Address {
+    string country = 1;
+    string city = 2;
+  }
 
   message Line {
     // The product's stock-keeping unit; required.
@@ -47,6 +55,25 @@ message PriceOrderArgs {
     uint32 quantity = 2;
     // Price of one unit.
     double unit_price = 3;
+  }
+}
+"""
+
+# The author's settings: its first field is a nested message without a string field, so the
+# settings' first string field is field 2.
+SETTINGS = """\
+// Settings of the HelloWorld runner.
+syntax = "proto3";
+
+package hello_world;
+
+message HelloWorldSettings {
+  Rounding rounding = 1;
+  // Put before every total.
+  string currency = 2;
+
+  message Rounding {
+    uint32 decimals = 1;
   }
 }
 """
@@ -222,6 +249,7 @@ def edit_like_an_author(project: Path) -> None:
     package = project / "src" / PACKAGE
     for sample in (package / "protos").glob("run_*"):
         sample.unlink()
+    write(package / "protos" / "settings.proto", SETTINGS)
     write(package / "protos" / "price_order_args.proto", PRICE_ORDER_ARGS)
     write(package / "protos" / "price_order_result.proto", PRICE_ORDER_RESULT)
     write(package / "protos" / "count_words_args.proto", COUNT_WORDS_ARGS)
@@ -270,7 +298,11 @@ def test_the_generated_checks_stay_green(edited: tuple[Path, Venv]) -> None:
 def test_the_bridge_builds_and_passes_its_tests_on_the_new_methods(
     edited: tuple[Path, Venv],
 ) -> None:
-    """The crate's tests compare the bridge with the edited runner, method by method."""
+    """The crate's tests compare the bridge with the edited runner, method by method.
+
+    Neither message the tests build has a string in field 1 (the args' is a nested message,
+    the settings' a nested message without any string): the tests take their args and settings
+    from the runner's own messages."""
     project, venv = edited
     write_lockfile(project / "native")
     bridge = Bridge(project, venv.path, PACKAGE)
@@ -282,6 +314,7 @@ def test_sample_args_follow_the_new_protos(edited: tuple[Path, Venv]) -> None:
     project, venv = edited
     sample = in_venv(venv, project, "-m", PACKAGE, "sample-args", "price_order").stdout
     assert json.loads(sample) == {
+        "ship_to": {"country": "Sample Text", "city": "Sample Text"},
         "customer": "Sample Text",
         "lines": [{"sku": "Sample Text", "quantity": 7, "unit_price": 1.5}],
     }

@@ -8,7 +8,9 @@ command as a JSON list instead of running it) and, with placeholders left, witho
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +20,7 @@ import pytest
 import yaml
 
 from tests.deploy_support import dry_run, interpolate, option
-from tests.support import render
+from tests.support import SKIP_VARIABLE, render
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -232,3 +234,134 @@ def test_the_scalable_check_probes_the_plugin_s_channel_and_worker(project: Path
     overridden = dry_run(script, CHANNEL="gpu", WORKER="w", STREAM="1")
     assert option(overridden[0], "--channel") == "gpu"
     assert overridden[1][3:5] == ["job", "enqueue-for-stream"]
+
+
+# The library installers: a rename over the old name, never a copy into the loaded file -------
+
+INSTALLERS = {"python": "native/install.sh", "rust": "deploy/install-plugin.sh"}
+LIBRARY_NAME = "libtext_tools.so"
+
+
+@pytest.fixture(scope="module")
+def rust_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The Rust render of the same answers (no cargo: the checks are skipped)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SKIP_VARIABLE, "1")
+        return render(tmp_path_factory.mktemp("deploy-files-rust"), language="rust", **ANSWERS)
+
+
+def installer(flavor: str, project: Path, rust_project: Path) -> Path:
+    return (project if flavor == "python" else rust_project) / INSTALLERS[flavor]
+
+
+def install(script: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """The installer as a user runs it, with only ``env`` of its settings set."""
+    clean = {key: value for key, value in os.environ.items() if key not in INSTALL_SETTINGS}
+    return subprocess.run(
+        ["bash", str(script)],
+        cwd=cwd,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+INSTALL_SETTINGS = ("PLUGINS_RUNNER_DIR", "LIBRARY", "CARGO_TARGET_DIR")
+
+
+def refused(done: subprocess.CompletedProcess[str], variable: str, value: str, rule: str) -> str:
+    """The one-line refusal: the setting, its value, the rule's code and a valid example."""
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stdout == ""
+    line = done.stderr.splitlines()[0]
+    assert line.startswith(f"error: {variable} = '{value}': "), line
+    assert f"[{rule}]. Valid example: {variable}=" in line, line
+    assert "Nothing was installed." in done.stderr
+    return line
+
+
+@pytest.mark.parametrize("flavor", ["python", "rust"])
+def test_the_installer_refuses_a_missing_folder_or_an_unbuilt_library(
+    project: Path, rust_project: Path, tmp_path: Path, flavor: str
+) -> None:
+    script = installer(flavor, project, rust_project)
+    assert script.stat().st_mode & 0o111, "the installer must be executable"
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    line = refused(install(script, tmp_path), "PLUGINS_RUNNER_DIR", "", "plugins-dir-unset")
+    assert line.endswith(f"PLUGINS_RUNNER_DIR=/srv/jobworkerp/plugins {script}"), line
+    missing = str(tmp_path / "nowhere")
+    done = install(script, tmp_path, PLUGINS_RUNNER_DIR=missing)
+    refused(done, "PLUGINS_RUNNER_DIR", missing, "plugins-dir-missing")
+    several = f"{plugins},{tmp_path}"
+    line = refused(
+        install(script, tmp_path, PLUGINS_RUNNER_DIR=several), "PLUGINS_RUNNER_DIR", several,
+        "plugins-dir-list",
+    )  # fmt: skip
+    assert line.endswith(f"PLUGINS_RUNNER_DIR={plugins}"), line
+
+    # A fresh render has no build: the default library is the release build.
+    crate = script.parent if flavor == "python" else script.parent.parent
+    default = crate / "target" / "release" / LIBRARY_NAME
+    done = install(script, tmp_path, PLUGINS_RUNNER_DIR=str(plugins))
+    line = refused(done, "LIBRARY", str(default), "library-not-built")
+    assert "cargo build --release" in line, line
+    # cargo's own CARGO_TARGET_DIR moves the default, as it moves the build.
+    target = tmp_path / "target"
+    done = install(script, tmp_path, PLUGINS_RUNNER_DIR=str(plugins), CARGO_TARGET_DIR=str(target))
+    refused(done, "LIBRARY", str(target / "release" / LIBRARY_NAME), "library-not-built")
+    assert list(plugins.iterdir()) == [], "a refusal changes nothing"
+
+
+@pytest.mark.parametrize("flavor", ["python", "rust"])
+def test_the_installer_replaces_the_library_by_a_rename(
+    project: Path, rust_project: Path, tmp_path: Path, flavor: str
+) -> None:
+    """A new file under the old name; the old file, held open as the server holds its mapped
+    library, keeps its bytes. A ``cp`` over the name would have rewritten them."""
+    script = installer(flavor, project, rust_project)
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    build = tmp_path / "target" / "release" / LIBRARY_NAME
+    build.parent.mkdir(parents=True)
+    build.write_bytes(b"first build")
+    settings = {"PLUGINS_RUNNER_DIR": str(plugins), "CARGO_TARGET_DIR": str(tmp_path / "target")}
+    done = install(script, tmp_path, **settings)
+    assert done.returncode == 0, done.stderr
+    installed = plugins / LIBRARY_NAME
+    assert done.stdout.startswith(f"installed {installed} (restart the server"), done.stdout
+    assert installed.read_bytes() == b"first build"
+    assert installed.stat().st_mode & 0o755 == 0o755
+
+    with installed.open("rb") as loaded:
+        first_inode = os.fstat(loaded.fileno()).st_ino
+        other = tmp_path / "other.so"
+        other.write_bytes(b"second build")
+        done = install(script, tmp_path, **settings, LIBRARY=str(other))
+        assert done.returncode == 0, done.stderr
+        assert "replaced the previous file by a rename" in done.stdout, done.stdout
+        assert installed.read_bytes() == b"second build"
+        assert installed.stat().st_ino != first_inode
+        assert loaded.read() == b"first build", "the loaded file was changed in place"
+        # Only the library is left: no temporary copy, and nothing else ending in .so.
+        assert [path.name for path in plugins.iterdir()] == [LIBRARY_NAME]
+
+        # What the installer avoids: cp writes into the very file a server holds.
+        with installed.open("rb") as held:
+            shutil.copyfile(build, installed)
+            assert held.read() == b"first build", "cp kept the held file's bytes"
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="needs shellcheck")
+@pytest.mark.parametrize("flavor", ["python", "rust"])
+def test_every_generated_shell_script_passes_shellcheck(
+    project: Path, rust_project: Path, flavor: str
+) -> None:
+    root = project if flavor == "python" else rust_project
+    scripts = sorted(root.rglob("*.sh"))
+    assert root / INSTALLERS[flavor] in scripts
+    done = subprocess.run(
+        ["shellcheck", *map(str, scripts)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -8,14 +8,22 @@ the job after it. The Rust plugin's outcomes are checked, and the bridge's must 
 
 The answers name a package no other test uses, so the bridge's Python worker processes (which
 import the package from the render's venv) never meet another test's plugin of the same name.
+
+Last, each flavor's library is redeployed with the installer its project ships, on a private
+server of its own (the redeploy restarts it): installed before the start, replaced while jobs
+run, loaded anew by the restart. The full lane shows what the installer avoids: a plain ``cp``
+over the loaded library takes the server down.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,8 +36,10 @@ from tests.v2_library import (
     RUN,
     STREAM,
     Outcome,
+    Worker,
     normal,
     register,
+    runner_id,
     scenarios,
     static_worker,
 )
@@ -185,3 +195,148 @@ def test_a_panic_s_message_and_place_are_the_job_s_stored_error(
     after = worker.run({"name": "next"}, "run")
     assert after.result == {"message": "Hi, next!"}, after
     assert server_pid(jobworkerp) == pid
+
+
+# Redeploying a library into PLUGINS_RUNNER_DIR while the server runs ------------------------
+
+INSTALLERS = {"bridge": Path("native") / "install.sh", "rust": Path("deploy") / "install-plugin.sh"}
+
+
+@dataclass
+class Deployed:
+    """A flavor's project, its built library and the installer the project ships."""
+
+    project: Path
+    library: Path
+
+    def installer(self, flavor: str) -> Path:
+        return self.project / INSTALLERS[flavor]
+
+
+def deployed(flavor: str, rust_slow: Crate, bridge_slow: Bridge) -> Deployed:
+    if flavor == "rust":
+        return Deployed(rust_slow.project, rust_slow.library)
+    return Deployed(bridge_slow.project, library_path(bridge_slow.package))
+
+
+def install(script: Path, plugins: Path, library: Path) -> subprocess.CompletedProcess[str]:
+    """The project's installer, as its README runs it (the test's build named by LIBRARY)."""
+    env = {key: value for key, value in os.environ.items() if key != "CARGO_TARGET_DIR"}
+    env.update(PLUGINS_RUNNER_DIR=str(plugins), LIBRARY=str(library))
+    return subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, check=False, timeout=60
+    )
+
+
+def mapped_inodes(pid: int, path: Path) -> dict[int, bool]:
+    """The inodes of ``path`` the process has mapped, each with whether the name is gone.
+
+    ``/proc/PID/maps`` names each mapped file as it was opened, with `` (deleted)`` once that
+    name points elsewhere (or nowhere): the mapping holds the file, not the name.
+    """
+    found: dict[int, bool] = {}
+    for line in Path(f"/proc/{pid}/maps").read_text("utf-8").splitlines():
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6:
+            continue
+        name = fields[5]
+        deleted = name.endswith(" (deleted)")
+        if name.removesuffix(" (deleted)") == str(path):
+            found[int(fields[4])] = deleted
+    return found
+
+
+def started_with(folder: Path, deploy: Deployed, flavor: str) -> JobWorkerP:
+    """A private server whose plugin folder has the library, installed by the project's script
+    before it starts (PLUGINS_RUNNER_DIR is read at start-up)."""
+    (folder / "plugins").mkdir(parents=True)
+    done = install(deploy.installer(flavor), folder / "plugins", deploy.library)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return JobWorkerP(folder)
+
+
+def greets(worker: Worker, name: str) -> None:
+    outcome = worker.run({"name": name}, "run")
+    assert outcome.result == {"message": f"Hi, {name}!"}, outcome
+
+
+@pytest.mark.parametrize("flavor", ["rust", "bridge"])
+def test_the_installer_redeploys_under_a_running_server_and_a_restart_loads_the_new_file(
+    rust_slow: Crate, bridge_slow: Bridge, tmp_path: Path, flavor: str
+) -> None:
+    """Installed, loaded at start-up, replaced by the installer while jobs run on a
+    ``use_static`` worker: the server keeps its pid and its mapped file (the old inode, its name
+    now gone) and goes on answering; restarted, it maps the file the installer put in place."""
+    deploy = deployed(flavor, rust_slow, bridge_slow)
+    server = started_with(tmp_path / "server", deploy, flavor)
+    try:
+        installed = server.plugins_dir / deploy.library.name
+        pid = server_pid(server)
+        old_inode = installed.stat().st_ino
+        worker = static_worker(server, runner_id(server, "TwinGreeter"), "redeployed", SETTINGS)
+        greets(worker, "before")
+        assert mapped_inodes(pid, installed) == {old_inode: False}
+
+        # A rebuilt library (the same build will do: the replacement is what is tested).
+        rebuilt = tmp_path / "rebuilt" / deploy.library.name
+        rebuilt.parent.mkdir()
+        shutil.copy(deploy.library, rebuilt)
+        done = install(deploy.installer(flavor), server.plugins_dir, rebuilt)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "replaced the previous file by a rename" in done.stdout, done.stdout
+        new_inode = installed.stat().st_ino
+        assert new_inode != old_inode
+        assert sorted(path.name for path in server.plugins_dir.iterdir()) == [installed.name]
+
+        assert server_pid(server) == pid
+        assert mapped_inodes(pid, installed) == {old_inode: True}
+        greets(worker, "during")
+        stream = worker.stream({"name": "during"}, "run")
+        assert stream.status == "SUCCESS" and stream.chunks, stream
+        assert server_pid(server) == pid
+
+        server.restart()
+        restarted = server_pid(server)
+        assert restarted != pid
+        assert mapped_inodes(restarted, installed) == {new_inode: False}
+        greets(worker, "after the restart")
+    finally:
+        server.stop()
+
+
+def dead_within(pid: int, seconds: float) -> bool:
+    """Whether the process ends (gone, or a zombie not yet reaped) within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text("utf-8").rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+
+
+@pytest.mark.full
+def test_a_plain_cp_over_the_loaded_library_takes_the_server_down(
+    rust_slow: Crate, bridge_slow: Bridge, tmp_path: Path
+) -> None:
+    """What the installer avoids: another build copied over the mapped file, in place."""
+    deploy = deployed("rust", rust_slow, bridge_slow)
+    server = started_with(tmp_path / "server", deploy, "rust")
+    try:
+        installed = server.plugins_dir / deploy.library.name
+        pid = server_pid(server)
+        worker = static_worker(server, runner_id(server, "TwinGreeter"), "overwritten", SETTINGS)
+        greets(worker, "before")
+        # Another library of the same name (the bridge's build), written into the loaded file.
+        shutil.copyfile(library_path(bridge_slow.package), installed)
+        assert mapped_inodes(pid, installed) == {installed.stat().st_ino: False}
+        outcome = worker.run({"name": "after the cp"}, "run")
+        assert outcome.status is None and "transport error" in str(outcome.error), outcome
+        assert dead_within(pid, 5), server.log_tail()
+        print(f"cp over the loaded library: the next job got {outcome.error!r}; server {pid} died")
+    finally:
+        server.stop()

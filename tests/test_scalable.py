@@ -418,7 +418,8 @@ def readme_block(project: Path) -> tuple[str, str]:
 def process_env(project: Path, step: str, plugins: Path) -> dict[str, str]:
     """Step 1 run in the project with ``PLUGINS_RUNNER_DIR`` set; the variables it exports."""
     done = subprocess.run(
-        ["bash", "-c", f"set -euo pipefail\n{step}\nenv -0"],
+        # The step's own output goes to stderr: stdout carries only the environment.
+        ["bash", "-c", f"set -euo pipefail\nexec 3>&1 1>&2\n{step}\nenv -0 >&3"],
         cwd=project,
         env={**os.environ, "PLUGINS_RUNNER_DIR": str(plugins)},
         capture_output=True,
@@ -477,7 +478,8 @@ def test_the_readme_s_scalable_section_works_as_written(
     release.mkdir(parents=True, exist_ok=True)
     shutil.copy(library, release / library.name)
     first, rest = readme_block(project)
-    assert "cp " in first and "check-processes.sh" in rest, (first, rest)
+    install = "native/install.sh" if flavor == "python" else "deploy/install-plugin.sh"
+    assert install in first and "check-processes.sh" in rest, (first, rest)
     cluster = Scalable(tmp_path / "cluster", 0)
     try:
         for index in range(2):
@@ -497,7 +499,7 @@ def test_the_readme_s_scalable_section_works_as_written(
             (process.plugins_dir / library.name).unlink()
         folder = tmp_path / "cluster" / "process-2"
         (folder / "plugins").mkdir(parents=True)
-        without = process_env(project, first.replace("cp ", ": cp "), folder / "plugins")
+        without = process_env(project, first.replace(install, f": {install}"), folder / "plugins")
         cluster.add(folder, env=without)
         check = "# 3." + rest.split("# 3.", 1)[1].replace("PROCESSES=2", "PROCESSES=3")
         failed = run_steps(project, check, cluster.front, tmp_path, TIMEOUT_MS="5000")

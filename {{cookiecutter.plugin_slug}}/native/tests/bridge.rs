@@ -118,10 +118,14 @@ fn constructor_is_cheap() {
 /// name the plugin does not have: the bridge answers exactly what the Python runner answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_method_answers_as_the_python_runner() {
-    let mut inputs = vec![plugin::args("Ada"), Vec::new(), vec![0xff, 0xff, 0xff]];
-    inputs.push(plugin::args("two words"));
     let mut jobs = Vec::new();
     for (method, _) in methods() {
+        let inputs = [
+            plugin::args(&method, "Ada"),
+            Vec::new(),
+            vec![0xff, 0xff, 0xff],
+            plugin::args(&method, "two words"),
+        ];
         for args in &inputs {
             for kind in ["run", "stream"] {
                 let method = Some(method.clone());
@@ -129,17 +133,10 @@ async fn every_method_answers_as_the_python_runner() {
             }
         }
     }
-    jobs.push(("run", None, plugin::args("Ada")));
-    jobs.push((
-        "run",
-        Some("no_such_method".to_string()),
-        plugin::args("Ada"),
-    ));
-    jobs.push((
-        "stream",
-        Some("no_such_method".to_string()),
-        plugin::args("Ada"),
-    ));
+    let default = plugin::args(&plugin::default_method(), "Ada");
+    jobs.push(("run", None, default.clone()));
+    jobs.push(("run", Some("no_such_method".to_string()), default.clone()));
+    jobs.push(("stream", Some("no_such_method".to_string()), default));
     let requests: Vec<Job<'_>> = jobs
         .iter()
         .map(|(kind, method, args)| Job {
@@ -195,7 +192,7 @@ async fn settings_reach_the_runner_and_bad_settings_fail_load() {
     let settings = plugin::settings("Hi");
     let mut instance = plugin::loaded(&settings).await;
     if output_type != 1 {
-        let args = plugin::args("Ada");
+        let args = plugin::args(&method, "Ada");
         let expected = plugin::python_results(&settings, &method, std::slice::from_ref(&args));
         let (result, _) = instance.run(&args, Metadata::new(), Some(&method)).await;
         assert_eq!(result.map(|r| hex(&r)), Ok(expected[0].clone()));
@@ -226,7 +223,11 @@ async fn metadata_comes_back_and_a_job_before_load_fails() {
     let mut instance = plugin::loaded(b"").await;
     let metadata = Metadata::from([("trace".to_string(), "abc".to_string())]);
     let (_, returned) = instance
-        .run(&plugin::args("Ada"), metadata.clone(), Some(&method))
+        .run(
+            &plugin::args(&method, "Ada"),
+            metadata.clone(),
+            Some(&method),
+        )
         .await;
     assert_eq!(returned, metadata);
 }
@@ -239,14 +240,18 @@ async fn a_cancelled_token_stops_the_job() {
         handle.cancel();
         if kind != 1 {
             let (result, _) = instance
-                .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
+                .run(
+                    &plugin::args(&method, "Ada"),
+                    Metadata::new(),
+                    Some(&method),
+                )
                 .await;
             assert_eq!(result, Err("cancelled".to_string()));
         }
         if kind != 0 {
             let streamed = instance
                 .run_stream(
-                    &plugin::args("Ada"),
+                    &plugin::args(&method, "Ada"),
                     Metadata::new(),
                     Some(&method),
                     1,
@@ -262,7 +267,11 @@ async fn a_cancelled_token_stops_the_job() {
     instance.new_token();
     if kind != 1 {
         let (result, _) = instance
-            .run(&plugin::args("Ada"), Metadata::new(), Some(&method))
+            .run(
+                &plugin::args(&method, "Ada"),
+                Metadata::new(),
+                Some(&method),
+            )
             .await;
         assert!(result.is_ok(), "{result:?}");
     }
@@ -280,7 +289,7 @@ async fn cancel_during_a_stream_stops_it_at_the_next_chunk() {
         instance.new_token();
         let full = instance
             .run_stream(
-                &plugin::args(name),
+                &plugin::args(&method, name),
                 Metadata::new(),
                 Some(&method),
                 16,
@@ -300,7 +309,7 @@ async fn cancel_during_a_stream_stops_it_at_the_next_chunk() {
     let canceller = handle.clone();
     let streamed = instance
         .run_stream(
-            &plugin::args(name),
+            &plugin::args(&method, name),
             Metadata::new(),
             Some(&method),
             1,
@@ -331,7 +340,7 @@ async fn two_instances_run_concurrently_without_mixing_results() {
         tasks.push(tokio::spawn(async move {
             let settings = plugin::settings(&format!("W{worker}"));
             let args: Vec<Vec<u8>> = (0..200)
-                .map(|job| plugin::args(&format!("{worker}-{job}")))
+                .map(|job| plugin::args(&method, &format!("{worker}-{job}")))
                 .collect();
             let expected = plugin::python_results(&settings, &method, &args);
             let mut instance = plugin::loaded(&settings).await;
@@ -351,7 +360,7 @@ async fn two_instances_run_concurrently_without_mixing_results() {
 async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
     let (method, kind) = sample_method();
     let names: Vec<Vec<u8>> = (0..1000)
-        .map(|n| plugin::args(&format!("job {n}")))
+        .map(|n| plugin::args(&method, &format!("job {n}")))
         .collect();
     let expected = if kind == 1 {
         Vec::new()
@@ -365,7 +374,7 @@ async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
         if kind == 1 {
             let streamed = instance
                 .run_stream(
-                    &plugin::args(&name),
+                    &plugin::args(&method, &name),
                     Metadata::new(),
                     Some(&method),
                     16,
@@ -375,7 +384,11 @@ async fn a_thousand_jobs_on_one_instance_keep_memory_flat() {
             assert!(streamed.end.is_ok());
         } else {
             let (result, _) = instance
-                .run(&plugin::args(&name), Metadata::new(), Some(&method))
+                .run(
+                    &plugin::args(&method, &name),
+                    Metadata::new(),
+                    Some(&method),
+                )
                 .await;
             assert_eq!(result.map(|r| hex(&r)), Ok(expected[n].clone()));
         }
@@ -436,7 +449,7 @@ async fn bench_bridged_job_against_the_direct_python_call() {
          t = time.perf_counter()\nfor _ in range({jobs}): r.run(args, dict(), '{method}')\n\
          print((time.perf_counter() - t) / {jobs} * 1e6)",
         plugin::PACKAGE,
-        hex(&plugin::args("Ada")),
+        hex(&plugin::args(&method, "Ada")),
     );
     let output = std::process::Command::new(plugin::BUILD_PYTHON)
         .arg("-c")
@@ -454,7 +467,7 @@ async fn bench_bridged_job_against_the_direct_python_call() {
         .expect("µs");
 
     let mut instance = plugin::loaded(b"").await;
-    let args = plugin::args("Ada");
+    let args = plugin::args(&method, "Ada");
     for _ in 0..200 {
         instance.new_token();
         instance

@@ -4,7 +4,8 @@
 //! the rendered runner (`tests/plugin_faults.py` and the extra faults of
 //! `tests/test_native_bridge.py` there: args name `"<id>|<where>|<what>"`, and every run answer
 //! carries the worker's pid as metadata `pid`) and set `JWP_BRIDGE_FAULTS=1`. Without it every
-//! test here returns at once.
+//! test here returns at once. The fault text travels as `support::plugin::args` puts any text:
+//! in the args' first string field (the sample's `name`), whatever its field number.
 
 mod support;
 
@@ -56,7 +57,7 @@ const DEADLY: &[(&str, &str)] = &[
 async fn works(instance: &mut Instance, name: &str) -> i32 {
     instance.new_token();
     let (result, metadata) = instance
-        .run(&args(name), Metadata::new(), Some("run"))
+        .run(&args("run", name), Metadata::new(), Some("run"))
         .await;
     assert_eq!(
         message_of(&result.expect("a plain job")),
@@ -92,7 +93,7 @@ async fn python_exceptions_in_run_fail_the_job_and_nothing_else() {
         instance.new_token();
         let name = format!("x|run|raise:{kind}");
         let (result, metadata) = instance
-            .run(&args(&name), Metadata::new(), Some("run"))
+            .run(&args("run", &name), Metadata::new(), Some("run"))
             .await;
         let error = result.expect_err(kind);
         assert!(
@@ -151,7 +152,7 @@ async fn stream_faults_before_and_after_the_first_chunk() {
     instance.new_token();
     let begin = instance
         .run_stream(
-            &args("x|begin|raise:ValueError"),
+            &args("run", "x|begin|raise:ValueError"),
             Metadata::new(),
             Some("run"),
             16,
@@ -164,7 +165,7 @@ async fn stream_faults_before_and_after_the_first_chunk() {
     instance.new_token();
     let later = instance
         .run_stream(
-            &args("x|chunk1|raise:ValueError"),
+            &args("run", "x|chunk1|raise:ValueError"),
             Metadata::new(),
             Some("run"),
             16,
@@ -187,7 +188,7 @@ async fn cancel_during_a_slow_stream_ends_it_at_the_next_chunk() {
     let started = Instant::now();
     let streamed = instance
         .run_stream(
-            &args("x|gap|sleep:300"),
+            &args("run", "x|gap|sleep:300"),
             Metadata::new(),
             Some("run"),
             16,
@@ -223,7 +224,7 @@ async fn cancel_during_a_runaway_run_stops_its_worker() {
         Instant::now()
     });
     let (result, _) = instance
-        .run(&args("x|run|loop"), Metadata::new(), Some("run"))
+        .run(&args("run", "x|run|loop"), Metadata::new(), Some("run"))
         .await;
     let ended = Instant::now();
     let cancelled_at = canceller.await.unwrap();
@@ -252,7 +253,7 @@ async fn cancel_during_a_runaway_stream_stops_its_worker() {
     let canceller = handle.clone();
     let streamed = instance
         .run_stream(
-            &args("x|chunk1|loop"),
+            &args("run", "x|chunk1|loop"),
             Metadata::new(),
             Some("run"),
             16,
@@ -283,7 +284,11 @@ async fn a_dying_worker_fails_only_its_own_job() {
     let slow = tokio::spawn(async move {
         bystander.new_token();
         let (result, _) = bystander
-            .run(&args("y|run|sleep:1500"), Metadata::new(), Some("run"))
+            .run(
+                &args("run", "y|run|sleep:1500"),
+                Metadata::new(),
+                Some("run"),
+            )
             .await;
         (result, bystander)
     });
@@ -293,7 +298,7 @@ async fn a_dying_worker_fails_only_its_own_job() {
         instance.new_token();
         let (result, _) = instance
             .run(
-                &args(&format!("x|run|raise:{kind}")),
+                &args("run", &format!("x|run|raise:{kind}")),
                 Metadata::new(),
                 Some("run"),
             )
@@ -322,7 +327,11 @@ async fn death_is_seen_while_a_forked_child_holds_the_channel() {
     instance.new_token();
     let started = Instant::now();
     let (result, _) = instance
-        .run(&args("x|run|raise:fork"), Metadata::new(), Some("run"))
+        .run(
+            &args("run", "x|run|raise:fork"),
+            Metadata::new(),
+            Some("run"),
+        )
         .await;
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -351,7 +360,11 @@ async fn a_died_error_quotes_the_last_stderr_lines() {
     let mut instance = plugin::loaded(b"").await;
     instance.new_token();
     let (result, _) = instance
-        .run(&args("x|run|raise:stderr"), Metadata::new(), Some("run"))
+        .run(
+            &args("run", "x|run|raise:stderr"),
+            Metadata::new(),
+            Some("run"),
+        )
         .await;
     assert_eq!(
         result,
@@ -375,7 +388,11 @@ async fn a_worker_inherits_only_its_channel() {
     let mut instance = plugin::loaded(&settings("descriptors")).await;
     instance.new_token();
     let (result, _) = instance
-        .run(&args("x|run|raise:fds"), Metadata::new(), Some("run"))
+        .run(
+            &args("run", "x|run|raise:fds"),
+            Metadata::new(),
+            Some("run"),
+        )
         .await;
     // SAFETY: closes the copy made above.
     unsafe { libc::close(leaked) };
@@ -400,7 +417,11 @@ async fn environment_changes_and_closed_output_stay_in_the_worker() {
     let pid = works(&mut instance, "before").await;
     instance.new_token();
     let (result, _) = instance
-        .run(&args("x|run|hostile-env"), Metadata::new(), Some("run"))
+        .run(
+            &args("run", "x|run|hostile-env"),
+            Metadata::new(),
+            Some("run"),
+        )
         .await;
     assert_eq!(
         message_of(&result.expect("the job")),
@@ -421,7 +442,11 @@ async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
     let pid = works(&mut instance, "before the loop").await;
     instance.new_token();
     let dropped = instance
-        .run_with_timeout(&args("x|run|loop"), Some("run"), Duration::from_millis(200))
+        .run_with_timeout(
+            &args("run", "x|run|loop"),
+            Some("run"),
+            Duration::from_millis(200),
+        )
         .await;
     assert!(dropped.is_none(), "the job should have timed out");
     let started = Instant::now();
@@ -440,7 +465,7 @@ async fn a_dropped_job_stops_its_worker_and_frees_the_instance() {
     instance.new_token();
     let (end, mut receiver) = instance
         .run_stream_stalled(
-            &args("x|gap|sleep:50"),
+            &args("run", "x|gap|sleep:50"),
             Some("run"),
             Duration::from_millis(300),
         )
@@ -474,7 +499,7 @@ async fn cpu_bound_jobs_on_two_instances_run_in_parallel() {
     for instance in [&mut first, &mut second] {
         instance.new_token();
         let (result, _) = instance
-            .run(&args(spin), Metadata::new(), Some("run"))
+            .run(&args("run", spin), Metadata::new(), Some("run"))
             .await;
         assert!(result.is_ok());
     }
@@ -486,7 +511,7 @@ async fn cpu_bound_jobs_on_two_instances_run_in_parallel() {
             tokio::spawn(async move {
                 instance.new_token();
                 let (result, metadata) = instance
-                    .run(&args(spin), Metadata::new(), Some("run"))
+                    .run(&args("run", spin), Metadata::new(), Some("run"))
                     .await;
                 assert!(result.is_ok());
                 metadata["pid"].clone()
@@ -533,7 +558,7 @@ async fn the_pool_reuses_warm_workers_across_instances() {
 async fn pid_of(instance: &mut Instance) -> i32 {
     instance.new_token();
     let (result, metadata) = instance
-        .run(&args("pid"), Metadata::new(), Some("run"))
+        .run(&args("run", "pid"), Metadata::new(), Some("run"))
         .await;
     assert!(result.is_ok(), "{result:?}");
     metadata["pid"].parse().expect("pid")
@@ -548,7 +573,7 @@ async fn after_a_timeout_the_same_instance_answers_the_next_job_at_once() {
     instance.new_token();
     let dropped = instance
         .run_with_timeout(
-            &args("x|run|sleep:5000"),
+            &args("run", "x|run|sleep:5000"),
             Some("run"),
             Duration::from_millis(200),
         )
@@ -557,7 +582,7 @@ async fn after_a_timeout_the_same_instance_answers_the_next_job_at_once() {
     let started = Instant::now();
     instance.new_token();
     let (result, _) = instance
-        .run(&args("next"), Metadata::new(), Some("run"))
+        .run(&args("run", "next"), Metadata::new(), Some("run"))
         .await;
     assert_eq!(
         message_of(&result.unwrap()),
@@ -582,7 +607,11 @@ async fn a_job_sleeping_in_python_does_not_block_other_instances() {
     let slow = tokio::spawn(async move {
         sleeper.new_token();
         sleeper
-            .run(&args("x|run|sleep:1500"), Metadata::new(), Some("run"))
+            .run(
+                &args("run", "x|run|sleep:1500"),
+                Metadata::new(),
+                Some("run"),
+            )
             .await
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -616,7 +645,7 @@ async fn soak(jobs: usize) {
                         let kind = KINDS[n % KINDS.len()];
                         let (result, _) = instance
                             .run(
-                                &args(&format!("{id}|run|raise:{kind}")),
+                                &args("run", &format!("{id}|run|raise:{kind}")),
                                 Metadata::new(),
                                 Some("run"),
                             )
@@ -632,20 +661,30 @@ async fn soak(jobs: usize) {
                     3 => {
                         handle.cancel();
                         let (result, _) = instance
-                            .run(&args(&id), Metadata::new(), Some("echo"))
+                            .run(&args("echo", &id), Metadata::new(), Some("echo"))
                             .await;
                         assert_eq!(result, Err("cancelled".to_string()), "{id}");
                     }
                     4 if n % 200 == 4 => {
                         let name = format!("{id}|run|sleep:300");
                         let dropped = instance
-                            .run_with_timeout(&args(&name), Some("run"), Duration::from_millis(30))
+                            .run_with_timeout(
+                                &args("run", &name),
+                                Some("run"),
+                                Duration::from_millis(30),
+                            )
                             .await;
                         assert!(dropped.is_none(), "{id}");
                     }
                     5 | 15 => {
                         let streamed = instance
-                            .run_stream(&args(&id), Metadata::new(), Some("echo"), 16, |_| {})
+                            .run_stream(
+                                &args("echo", &id),
+                                Metadata::new(),
+                                Some("echo"),
+                                16,
+                                |_| {},
+                            )
                             .await;
                         assert!(streamed.end.is_ok(), "{id}");
                         let last = streamed.chunks.last().expect("chunks");
@@ -654,15 +693,22 @@ async fn soak(jobs: usize) {
                     6 => {
                         let name = format!("{id}|chunk1|raise:ValueError");
                         let streamed = instance
-                            .run_stream(&args(&name), Metadata::new(), Some("run"), 16, |_| {})
+                            .run_stream(
+                                &args("run", &name),
+                                Metadata::new(),
+                                Some("run"),
+                                16,
+                                |_| {},
+                            )
                             .await;
                         assert_eq!(streamed.chunks.len(), 1, "{id}");
                         assert!(streamed.end.is_err(), "{id}");
                     }
                     _ => {
                         let using = if n % 2 == 0 { "run" } else { "echo" };
-                        let (result, _) =
-                            instance.run(&args(&id), Metadata::new(), Some(using)).await;
+                        let (result, _) = instance
+                            .run(&args(using, &id), Metadata::new(), Some(using))
+                            .await;
                         assert_eq!(message_of(&result.expect(&id)), format!("Hello, {id}!"));
                     }
                 }

@@ -1,10 +1,11 @@
 //! What the tests expect of this plugin: its library, its Python twin, its args.
-//! The tests take their expectations from the Python runner and the build's identity, so the
-//! author's own protos and methods need no edit here. One assumption is left: `args` writes a
-//! string in field 1, which the args messages must accept (edit `args` if yours do not).
+//! The tests take their expectations from the Python runner and the build's identity, and
+//! their args and settings from the Python twin's samples of the plugin's own messages
+//! (`support/expected.py samples`), so the author's protos and methods need no edit here.
 #![allow(dead_code)]
 
 use super::v2_host::{Instance, Library, built_library};
+use std::collections::HashMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -34,32 +35,127 @@ pub async fn loaded(settings: &[u8]) -> Instance {
     instance
 }
 
-/// Args whose string field 1 is `name` (the sample's `string name = 1`).
-pub fn args(name: &str) -> Vec<u8> {
-    string_field(1, name)
+/// A message of the plugin's to build on: a sample, and where its first string field is.
+struct Sample {
+    /// The encoded sample.
+    sample: Vec<u8>,
+    /// Field numbers down to the first singular string field, nested messages first.
+    text_path: Option<Vec<u32>>,
 }
 
-/// The sample settings message: `string greeting = 1`.
-pub fn settings(greeting: &str) -> Vec<u8> {
-    string_field(1, greeting)
-}
-
-fn string_field(number: u8, text: &str) -> Vec<u8> {
-    let mut encoded = Vec::new();
-    if !text.is_empty() {
-        encoded.push(number << 3 | 2);
-        let mut length = text.len();
-        while length >= 0x80 {
-            encoded.push((length as u8 & 0x7f) | 0x80);
-            length >>= 7;
+impl Sample {
+    fn from_json(value: &serde_json::Value) -> Sample {
+        let path = value["text_path"].as_array().map(|numbers| {
+            let number = |n: &serde_json::Value| n.as_u64().expect("field number") as u32;
+            numbers.iter().map(number).collect()
+        });
+        Sample {
+            sample: unhex(value["sample"].as_str().expect("sample")),
+            text_path: path,
         }
-        encoded.push(length as u8);
-        encoded.extend_from_slice(text.as_bytes());
+    }
+}
+
+struct Samples {
+    /// The method a job without one runs (or the first, when there is none).
+    default: String,
+    settings: Sample,
+    methods: HashMap<String, Sample>,
+}
+
+/// The Python twin's samples, asked once per test binary.
+fn samples() -> &'static Samples {
+    static SAMPLES: OnceLock<Samples> = OnceLock::new();
+    SAMPLES.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/expected.py");
+        let output = Command::new(BUILD_PYTHON)
+            .arg(script)
+            .arg(PACKAGE)
+            .arg("samples")
+            .output()
+            .expect("python");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let found: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("samples JSON");
+        let methods = found["methods"].as_object().expect("methods");
+        Samples {
+            default: found["default"].as_str().expect("default").to_string(),
+            settings: Sample::from_json(&found["settings"]),
+            methods: methods
+                .iter()
+                .map(|(name, sample)| (name.clone(), Sample::from_json(sample)))
+                .collect(),
+        }
+    })
+}
+
+/// Args of `method` that carry `text`: its sample args (every field filled, as the conformance
+/// suite sends them) with `text` in their first string field, so that jobs of different texts
+/// differ. Args without a string field are the sample, whatever the text. A method the plugin
+/// lacks gets the default method's args.
+pub fn args(method: &str, text: &str) -> Vec<u8> {
+    let samples = samples();
+    let sample = samples
+        .methods
+        .get(method)
+        .unwrap_or_else(|| &samples.methods[&samples.default]);
+    with_text(sample, text)
+}
+
+/// The method a job without one runs, by the Python runner's table.
+pub fn default_method() -> String {
+    samples().default.clone()
+}
+
+/// Settings that carry `text` in the settings message's first string field (empty settings
+/// otherwise, as `load(b"")` gets).
+pub fn settings(text: &str) -> Vec<u8> {
+    with_text(&samples().settings, text)
+}
+
+/// The sample with `text` appended at its text path: a later value of a field replaces the
+/// sample's, and a nested message given again is merged into the first.
+fn with_text(sample: &Sample, text: &str) -> Vec<u8> {
+    let mut encoded = sample.sample.clone();
+    if let Some(path) = &sample.text_path {
+        let mut field = text.as_bytes().to_vec();
+        for number in path.iter().rev() {
+            field = length_delimited(*number, &field);
+        }
+        encoded.extend(field);
     }
     encoded
 }
 
-/// The `message` field (1) of a sample result, or "" when absent.
+fn length_delimited(number: u32, payload: &[u8]) -> Vec<u8> {
+    let mut encoded = Vec::with_capacity(payload.len() + 10);
+    varint(&mut encoded, u64::from(number) << 3 | 2);
+    varint(&mut encoded, payload.len() as u64);
+    encoded.extend_from_slice(payload);
+    encoded
+}
+
+fn varint(encoded: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        encoded.push((value as u8 & 0x7f) | 0x80);
+        value >>= 7;
+    }
+    encoded.push(value as u8);
+}
+
+fn unhex(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&text[at..at + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// The `message` field (1) of a result of the template's sample, or "" when absent (the fault
+/// tests, which run on the sample, read it).
 pub fn message_of(result: &[u8]) -> String {
     let mut at = 0;
     while at < result.len() {
