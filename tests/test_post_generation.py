@@ -178,7 +178,7 @@ def template_copy(tmp_path: Path) -> Path:
     copy = tmp_path / "template"
     copy.mkdir()
     shutil.copy2(TEMPLATE / "cookiecutter.json", copy)
-    for folder in ("hooks", "jwp_generator", "{{cookiecutter.plugin_slug}}"):
+    for folder in ("hooks", "jwp_generator", "templates", "{{cookiecutter.plugin_slug}}"):
         shutil.copytree(
             TEMPLATE / folder, copy / folder, ignore=shutil.ignore_patterns("__pycache__")
         )
