@@ -28,13 +28,13 @@ from tests.jobworkerp_server import JobWorkerP
 from tests.native_support import VENDOR, Bridge, cargo, write_lockfile
 from tests.support import Venv, build_wheel, render, run
 
-PACKAGE = "hello_world"
+PACKAGE = "author_edit"
 
 PRICE_ORDER_ARGS = """\
 // An order to price.
 syntax = "proto3";
 
-package hello_world;
+package author_edit;
 
 message PriceOrderArgs {
   // Where the order goes.
@@ -62,12 +62,12 @@ message PriceOrderArgs {
 # The author's settings: its first field is a nested message without a string field, so the
 # settings' first string field is field 2.
 SETTINGS = """\
-// Settings of the HelloWorld runner.
+// Settings of the AuthorEdit runner.
 syntax = "proto3";
 
-package hello_world;
+package author_edit;
 
-message HelloWorldSettings {
+message AuthorEditSettings {
   Rounding rounding = 1;
   // Put before every total.
   string currency = 2;
@@ -82,7 +82,7 @@ PRICE_ORDER_RESULT = """\
 // The price of an order.
 syntax = "proto3";
 
-package hello_world;
+package author_edit;
 
 message PriceOrderResult {
   double total = 1;
@@ -95,7 +95,7 @@ COUNT_WORDS_ARGS = """\
 // A text whose words to count.
 syntax = "proto3";
 
-package hello_world;
+package author_edit;
 
 message CountWordsArgs {
   string text = 1;
@@ -108,7 +108,7 @@ COUNT_WORDS_RESULT = """\
 // One counted word, or (the last chunk) the whole count.
 syntax = "proto3";
 
-package hello_world;
+package author_edit;
 
 message CountWordsResult {
   // The word this chunk counted; empty in the last chunk.
@@ -133,10 +133,10 @@ from .protos.count_words_args_pb2 import CountWordsArgs
 from .protos.count_words_result_pb2 import CountWordsResult
 from .protos.price_order_args_pb2 import PriceOrderArgs
 from .protos.price_order_result_pb2 import PriceOrderResult
-from .protos.settings_pb2 import HelloWorldSettings as Settings
+from .protos.settings_pb2 import AuthorEditSettings as Settings
 
 
-class HelloWorldRunner(PluginRunner):
+class AuthorEditRunner(PluginRunner):
     def __init__(self) -> None:
         super().__init__(METHODS)
         self.settings = Settings()
@@ -145,7 +145,7 @@ class HelloWorldRunner(PluginRunner):
         self.settings = decode(Settings, settings, "settings")
 
 
-def price_order(runner: HelloWorldRunner, args: PriceOrderArgs) -> PriceOrderResult:
+def price_order(runner: AuthorEditRunner, args: PriceOrderArgs) -> PriceOrderResult:
     if any(not line.sku for line in args.lines):
         raise PluginError("every line needs a sku")
     total = sum(line.quantity * line.unit_price for line in args.lines)
@@ -153,7 +153,7 @@ def price_order(runner: HelloWorldRunner, args: PriceOrderArgs) -> PriceOrderRes
     return PriceOrderResult(total=round(total, 2), items=items)
 
 
-def count_words(runner: HelloWorldRunner, args: CountWordsArgs) -> Iterator[CountWordsResult]:
+def count_words(runner: AuthorEditRunner, args: CountWordsArgs) -> Iterator[CountWordsResult]:
     """A chunk per counted word, then the whole count (JobWorkerP may keep only the last)."""
     ignored = {word.lower() for word in args.stop_words}
     total = 0
@@ -169,7 +169,7 @@ def total_count(chunks: list[CountWordsResult]) -> CountWordsResult:
 
 
 METHODS = MethodTable(
-    "HelloWorld",
+    "AuthorEdit",
     "Prices orders and counts words.",
     Settings,
     [
@@ -199,12 +199,12 @@ from __future__ import annotations
 
 import pytest
 
-from hello_world import MultiMethodPluginRunner, PluginError
-from hello_world.framework.devtools.testing import drain
-from hello_world.protos.count_words_args_pb2 import CountWordsArgs
-from hello_world.protos.count_words_result_pb2 import CountWordsResult
-from hello_world.protos.price_order_args_pb2 import PriceOrderArgs
-from hello_world.protos.price_order_result_pb2 import PriceOrderResult
+from author_edit import MultiMethodPluginRunner, PluginError
+from author_edit.framework.devtools.testing import drain
+from author_edit.protos.count_words_args_pb2 import CountWordsArgs
+from author_edit.protos.count_words_result_pb2 import CountWordsResult
+from author_edit.protos.price_order_args_pb2 import PriceOrderArgs
+from author_edit.protos.price_order_result_pb2 import PriceOrderResult
 
 Line = PriceOrderArgs.Line
 
@@ -262,7 +262,8 @@ def edit_like_an_author(project: Path) -> None:
 def edited(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Venv]:
     """The render, edited, installed with its dev and mcp extras into a fresh environment."""
     root = tmp_path_factory.mktemp("author-edit")
-    project = render(root / "out")
+    # A package name of its own: the shared cargo target folder holds one library per name.
+    project = render(root / "out", plugin_name="Author Edit")
     edit_like_an_author(project)
     venv = Venv(root / "venv")
     venv.install("-e", f"{project}[dev,mcp]")
@@ -362,8 +363,8 @@ def test_the_deploy_scripts_run_the_new_methods_on_a_real_server(
         re.sub(r'^command = ".*"$', f'command = "{venv.python}"', text, flags=re.MULTILINE),
         "utf-8",
     )
-    # A runner of its own: the session's server may have a HelloWorld of another plugin.
-    names = {"RUNNER": "AuthorHelloWorld", "WORKER": "author-mcp"}
+    # A runner name of its own: the session's server has other runners of this plugin name.
+    names = {"RUNNER": "AuthorEditMcp", "WORKER": "author-mcp"}
     done = jobworkerp.run_script(mcp / "jobworkerp-client.sh", {**python, **names})
     assert done.returncode == 0, done.stdout + done.stderr + jobworkerp.log_tail()
     assert re.search(r"\| Status: SUCCESS", done.stdout), done.stdout
