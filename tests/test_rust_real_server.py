@@ -216,7 +216,7 @@ class Deployed:
 def deployed(flavor: str, rust_slow: Crate, bridge_slow: Bridge) -> Deployed:
     if flavor == "rust":
         return Deployed(rust_slow.project, rust_slow.library)
-    return Deployed(bridge_slow.project, library_path(bridge_slow.package))
+    return Deployed(bridge_slow.project, bridge_slow.library)
 
 
 def install(script: Path, plugins: Path, library: Path) -> subprocess.CompletedProcess[str]:
@@ -332,7 +332,7 @@ def test_a_plain_cp_over_the_loaded_library_takes_the_server_down(
         worker = static_worker(server, runner_id(server, "TwinGreeter"), "overwritten", SETTINGS)
         greets(worker, "before")
         # Another library of the same name (the bridge's build), written into the loaded file.
-        shutil.copyfile(library_path(bridge_slow.package), installed)
+        shutil.copyfile(bridge_slow.library, installed)
         assert mapped_inodes(pid, installed) == {installed.stat().st_ino: False}
         outcome = worker.run({"name": "after the cp"}, "run")
         assert outcome.status is None and "transport error" in str(outcome.error), outcome
