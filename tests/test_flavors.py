@@ -42,6 +42,14 @@ SHARED_RUST = {
         "rust": ["tests/support/v2_host.rs"],
     },
 }
+# The library installer: one Jinja template both flavors' scripts include after setting the
+# names that differ (the folder of the crate, the build command).
+SHARED_SHELL = {
+    "shell/install-library.sh": [
+        "native/install.sh",
+        "deploy/{% if cookiecutter is rust %}install-plugin.sh{% endif %}",
+    ],
+}
 STRUCT = re.compile(r"^\s*(?:pub(?:\([a-z]+\))? )?struct (\w+)\b", re.MULTILINE)
 
 
@@ -214,7 +222,14 @@ def test_the_template_holds_one_definition_of_each_shared_rust_source() -> None:
         for paths in places.values()
         for place in paths
     }
-    assert including == expected
+    shell_places = {place for places in SHARED_SHELL.values() for place in places}
+    assert {place: text for place, text in including.items() if place not in shell_places} == (
+        expected
+    )
+    for name, places in SHARED_SHELL.items():
+        for place in places:
+            last = including[place].splitlines()[-1]
+            assert last == f'{{%- include ["templates/{name}", "{name}"] -%}}', place
     # The shared folder holds only the shared sources.
     assert sorted(p.relative_to(SHARED).as_posix() for p in SHARED.rglob("*.rs")) == sorted(
         SHARED_RUST
