@@ -383,13 +383,12 @@ def test_check_settings_says_before_registering_what_runner_create_hides(plugin:
     assert "bogus" in bad.stderr
 
 
-@pytest.mark.full
-def test_the_real_server_benchmark_prints_every_row() -> None:
-    """``benchmarks/real_server.py --quick`` (tiny counts; no time is asserted)."""
+def quick_benchmark_rows(script: str) -> set[str]:
+    """The first cells of the table ``benchmarks/<script> --quick`` prints (it must succeed)."""
     from tests.support import TEMPLATE
 
     done = subprocess.run(
-        [sys.executable, str(TEMPLATE / "benchmarks" / "real_server.py"), "--quick"],
+        [sys.executable, str(TEMPLATE / "benchmarks" / script), "--quick"],
         capture_output=True,
         text=True,
         check=False,
@@ -397,28 +396,21 @@ def test_the_real_server_benchmark_prints_every_row() -> None:
         stdin=subprocess.DEVNULL,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = {line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line}
+    return {line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line}
+
+
+@pytest.mark.full
+def test_the_real_server_benchmark_prints_every_row() -> None:
+    """``benchmarks/real_server.py --quick`` (tiny counts; no time is asserted)."""
     assert {
         "COMMAND true (baseline)",
         "PYTHON_COMMAND (use_static)",
         "MCP_SERVER (use_static)",
         "MCP_SERVER (no use_static)",
-    } <= rows
+    } <= quick_benchmark_rows("real_server.py")
 
 
 @pytest.mark.full
 def test_the_feed_benchmark_prints_both_flavors() -> None:
     """``benchmarks/feed.py --quick``: one small fed job a flavor; no time is asserted."""
-    from tests.support import TEMPLATE
-
-    done = subprocess.run(
-        [sys.executable, str(TEMPLATE / "benchmarks" / "feed.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=900,
-        stdin=subprocess.DEVNULL,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = {line.split("|")[1].strip() for line in done.stdout.splitlines() if "|" in line}
-    assert {"Rust flavor", "bridge"} <= rows, done.stdout
+    assert {"Rust flavor", "bridge"} <= quick_benchmark_rows("feed.py")

@@ -451,17 +451,7 @@ async fn bench_bridged_job_against_the_direct_python_call() {
         plugin::PACKAGE,
         hex(&plugin::args(&method, "Ada")),
     );
-    let output = std::process::Command::new(plugin::BUILD_PYTHON)
-        .arg("-c")
-        .arg(code)
-        .output()
-        .expect("python");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let direct: f64 = String::from_utf8_lossy(&output.stdout)
+    let direct: f64 = String::from_utf8_lossy(&plugin::build_python(&["-c", &code]))
         .trim()
         .parse()
         .expect("µs");

@@ -68,19 +68,9 @@ fn samples() -> &'static Samples {
     static SAMPLES: OnceLock<Samples> = OnceLock::new();
     SAMPLES.get_or_init(|| {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/expected.py");
-        let output = Command::new(BUILD_PYTHON)
-            .arg(script)
-            .arg(PACKAGE)
-            .arg("samples")
-            .output()
-            .expect("python");
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
         let found: serde_json::Value =
-            serde_json::from_slice(&output.stdout).expect("samples JSON");
+            serde_json::from_slice(&build_python(&[script, PACKAGE, "samples"]))
+                .expect("samples JSON");
         let methods = found["methods"].as_object().expect("methods");
         Samples {
             default: found["default"].as_str().expect("default").to_string(),
@@ -189,9 +179,13 @@ pub fn identity() -> serde_json::Value {
 /// The same identity asked of the Python runner now, not at build time.
 pub fn live_identity() -> serde_json::Value {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/identity.py");
+    serde_json::from_slice(&build_python(&[script, PACKAGE])).expect("identity JSON")
+}
+
+/// What the build's Python prints when run with `arguments`; a failure fails the test.
+pub fn build_python(arguments: &[&str]) -> Vec<u8> {
     let output = Command::new(BUILD_PYTHON)
-        .arg(script)
-        .arg(PACKAGE)
+        .args(arguments)
         .output()
         .expect("python");
     assert!(
@@ -199,7 +193,7 @@ pub fn live_identity() -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).expect("identity JSON")
+    output.stdout
 }
 
 /// One job for the Python runner: kind "run" or "stream".
