@@ -42,12 +42,16 @@ SHARED_RUST = {
         "rust": ["tests/support/v2_host.rs"],
     },
 }
-# The library installer: one Jinja template both flavors' scripts include after setting the
-# names that differ (the folder of the crate, the build command).
+# The library installer and the offline lock: one Jinja template each, which both flavors'
+# scripts include after setting the names that differ (the folder of the crate, the build command).
 SHARED_SHELL = {
     "shell/install-library.sh": [
         "native/install.sh",
         "deploy/{% if cookiecutter is rust %}install-plugin.sh{% endif %}",
+    ],
+    "shell/lock-offline.sh": [
+        "native/lock-offline.sh",
+        "deploy/{% if cookiecutter is rust %}lock-offline.sh{% endif %}",
     ],
 }
 STRUCT = re.compile(r"^\s*(?:pub(?:\([a-z]+\))? )?struct (\w+)\b", re.MULTILINE)
