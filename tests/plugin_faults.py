@@ -39,14 +39,12 @@ the others, or must undo what ``environ`` and ``close_fds`` did.
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
-from tests.support import render
+from tests.support import imported_render, render
 
 FAULTS = '''
 
@@ -336,13 +334,7 @@ def faulty_plugin(out: Path, package: str) -> Iterator[ModuleType]:
     descriptor pool.
     """
     project = render(out, plugin_slug=package.replace("_", "-"), package_name=package, **ANSWERS)
-    src = project / "src"
-    runner = src / package / "runner.py"
+    runner = project / "src" / package / "runner.py"
     runner.write_text(runner.read_text("utf-8") + FAULTS, "utf-8")
-    sys.path.insert(0, str(src))
-    try:
-        yield importlib.import_module(package)
-    finally:
-        sys.path.remove(str(src))
-        for name in [name for name in sys.modules if name.split(".")[0] == package]:
-            del sys.modules[name]
+    with imported_render(project, package, [""]) as modules:
+        yield modules[""]

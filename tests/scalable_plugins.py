@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.jobworkerp_server import JobWorkerP
-from tests.native_support import VENDOR, cargo, prepare_bridge
-from tests.rust_support import render_crate
+from tests.native_support import VENDOR, Bridge, cargo, prepare_bridge
+from tests.rust_support import Crate, render_crate
 from tests.scalable_server import CHANNEL
 from tests.support import build_wheel, run, uv
 
@@ -100,6 +99,14 @@ class Paths:
         return [library for library in (self.bridge, self.rust) if library is not None]
 
 
+def built_library(crate: Bridge | Crate, release: bool) -> Path:
+    """The crate's library built in the profile asked for (the build's own kept copy)."""
+    if release:
+        return crate.release_library()
+    crate.cargo("build")
+    return crate.library
+
+
 def build_paths(folder: Path, release: bool = False) -> Paths:
     """Render, edit and build every path's plugin under ``folder``."""
     bridge = prepare_bridge(folder / "python", edit_python, **PYTHON_ANSWERS)
@@ -108,23 +115,10 @@ def build_paths(folder: Path, release: bool = False) -> Paths:
     wheel = build_wheel(bridge.project, folder / "dist")
     bridge_library = rust_library = rust_project = None
     if native_available():
-        if release:
-            built = bridge.release_library()
-        else:
-            bridge.cargo("build")
-            built = bridge.library
-        bridge_library = folder / "libraries" / built.name
-        bridge_library.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(built, bridge_library)
+        bridge_library = built_library(bridge, release)
         crate = render_crate(folder / "rust", **RUST_ANSWERS)
         edit_rust(crate.project / "src" / "runner.rs")
-        if release:
-            built = crate.release_library()
-        else:
-            crate.cargo("build")
-            built = crate.library
-        rust_library = folder / "libraries" / built.name
-        shutil.copy(built, rust_library)
+        rust_library = built_library(crate, release)
         rust_project = crate.project
     return Paths(wheel, python, bridge.project, bridge_library, rust_library, rust_project)
 

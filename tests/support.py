@@ -7,13 +7,16 @@ environments and installs into them quickly; what runs inside is plain CPython).
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from cookiecutter.main import cookiecutter
@@ -229,3 +232,23 @@ def published_schemas(project: Path, package: str) -> dict[str, Any]:
     )
     found: dict[str, Any] = json.loads(printed.stdout)
     return found
+
+
+@contextmanager
+def imported_render(
+    project: Path, package: str, names: Sequence[str]
+) -> Iterator[dict[str, ModuleType]]:
+    """The render's modules ``<package>.<name>`` (``""``: the package itself), imported from its
+    ``src/`` for the ``with`` block. Afterwards they leave ``sys.modules`` and ``sys.path``, so
+    another render of the same package name is imported afresh."""
+    src = str(project / "src")
+    sys.path.insert(0, src)
+    try:
+        yield {
+            name: importlib.import_module(f"{package}.{name}" if name else package)
+            for name in names
+        }
+    finally:
+        sys.path.remove(src)
+        for name in [name for name in sys.modules if name.split(".")[0] == package]:
+            del sys.modules[name]

@@ -7,7 +7,6 @@ break one feed rule each, and the suite names that rule.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import render
+from tests.support import imported_render, render
 
 PACKAGE = "feed_kit"
 ANSWERS = {
@@ -33,21 +32,17 @@ ANSWERS = {
 @pytest.fixture(scope="module")
 def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     project = render(tmp_path_factory.mktemp("feed"), **ANSWERS)
-    sys.path.insert(0, str(project / "src"))
-    try:
-        modules = {
-            name: importlib.import_module(f"{PACKAGE}{'.' + name if name else ''}")
-            for name in [
-                "",
-                "runner",
-                "framework.devtools.host",
-                "framework.devtools.conformance",
-                "framework.runtime.guard",
-                "protos.count_words_args_pb2",
-                "protos.count_words_feed_pb2",
-                "protos.count_words_result_pb2",
-            ]
-        }
+    names = [
+        "",
+        "runner",
+        "framework.devtools.host",
+        "framework.devtools.conformance",
+        "framework.runtime.guard",
+        "protos.count_words_args_pb2",
+        "protos.count_words_feed_pb2",
+        "protos.count_words_result_pb2",
+    ]
+    with imported_render(project, PACKAGE, names) as modules:
         yield SimpleNamespace(
             root=modules[""],
             runner=modules["runner"],
@@ -58,10 +53,6 @@ def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
             feed=modules["protos.count_words_feed_pb2"].CountWordsFeed,
             result=modules["protos.count_words_result_pb2"].CountWordsResult,
         )
-    finally:
-        sys.path.remove(str(project / "src"))
-        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(f"{PACKAGE}.")]:
-            del sys.modules[name]
 
 
 class _EndlessFeed:

@@ -10,7 +10,6 @@ must fail with a message that starts with the broken rule's id.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support import render
+from tests.support import imported_render, render
 
 RELEASE = threading.Event()  # lets the deliberately blocked plugin threads finish at the end
 
@@ -27,35 +26,27 @@ RELEASE = threading.Event()  # lets the deliberately blocked plugin threads fini
 @pytest.fixture(scope="module")
 def pkg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
     project = render(tmp_path_factory.mktemp("host"))
-    sys.path.insert(0, str(project / "src"))
+    names = [
+        "",
+        "runner",
+        "framework.devtools.host",
+        "framework.devtools.conformance",
+        "framework.runtime.guard",
+        "protos.run_args_pb2",
+    ]
     try:
-        modules = {
-            name: importlib.import_module(f"hello_world{'.' + name if name else ''}")
-            for name in [
-                "",
-                "runner",
-                "framework.devtools.host",
-                "framework.devtools.conformance",
-                "framework.runtime.guard",
-            ]
-        }
-        yield SimpleNamespace(
-            root=modules[""],
-            runner=modules["runner"],
-            host=modules["framework.devtools.host"],
-            conformance=modules["framework.devtools.conformance"],
-            guard=modules["framework.runtime.guard"],
-            args=lambda name: (
-                importlib.import_module("hello_world.protos.run_args_pb2")
-                .RunArgs(name=name)
-                .SerializeToString()
-            ),
-        )
+        with imported_render(project, "hello_world", names) as modules:
+            run_args = modules["protos.run_args_pb2"].RunArgs
+            yield SimpleNamespace(
+                root=modules[""],
+                runner=modules["runner"],
+                host=modules["framework.devtools.host"],
+                conformance=modules["framework.devtools.conformance"],
+                guard=modules["framework.runtime.guard"],
+                args=lambda name: run_args(name=name).SerializeToString(),
+            )
     finally:
         RELEASE.set()
-        sys.path.remove(str(project / "src"))
-        for name in [m for m in sys.modules if m == "hello_world" or m.startswith("hello_world.")]:
-            del sys.modules[name]
 
 
 def job(pkg: SimpleNamespace, **values: Any) -> Any:
